@@ -1,0 +1,170 @@
+"""Experiment kind ``superposition``: one-hidden-layer ReLU networks computing sparse Boolean features.
+
+Tests the capacity law of Adler & Shavit (arXiv 2409.15318): n neurons compute at most
+O(n²/log n) features; pairwise AND of m' outputs needs Ω(√(m' log m')) neurons. One member trains a
+MaskedMLP of width n on m' outputs of a BooleanTask; widths and m' are padded inside a bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lab import experiment
+from lab.boolean_task import BooleanTask, feature_embedding, sample_inputs, sample_pairs, targets
+from lab.criterion import Criterion, feature_error_rates, success
+from lab.mlp import MaskedMLP
+from lab.training import TrainConfig, train_loop
+
+LOSSES = ("bce", "mse")
+
+
+@dataclass(frozen=True)
+class SuperpositionMember:
+    """One network to train: task (m, op, s | p, d), width n, outputs m_out, lr, seed."""
+
+    m: int = 64  # input features
+    op: str = "and"  # and | or | xor | perm
+    s: int | None = 3  # exactly s inputs active (or give p)
+    p: float | None = None  # each input active with probability p
+    d: int | None = None  # inputs in superposition: dimension of the feature embedding
+    n: int = 16  # hidden neurons
+    m_out: int = 16  # output features m'
+    lr: float = 1e-2
+    loss: str = "bce"  # bce (logits) | mse (outputs in [0, 1])
+    balance: bool = True  # weight positives so both classes count equally in the loss
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.s is not None and self.p is not None:
+            raise ValueError("give only one of s and p (set s = none to use p)")
+        task = self.task  # validates m, op, s, p, d
+        if self.n < 1:
+            raise ValueError(f"n (width) must be positive, got {self.n}")
+        if not 1 <= self.m_out <= task.max_outputs:
+            raise ValueError(
+                f"m_out must be in [1, {task.max_outputs}] ({self.op} over m={self.m} has "
+                f"{task.max_outputs} distinct outputs), got {self.m_out}"
+            )
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+
+    @property
+    def task(self) -> BooleanTask:
+        return BooleanTask(m=self.m, op=self.op, s=self.s, p=self.p, d=self.d)
+
+
+def positive_rate(task: BooleanTask) -> float:
+    """P(target = 1) for one output feature under the input distribution."""
+    q = task.density
+    if task.op == "perm":
+        return q
+    if task.op == "and":
+        return task.s * (task.s - 1) / (task.m * (task.m - 1)) if task.s is not None else q * q
+    if task.op == "or":
+        return 1 - (1 - q) ** 2
+    return 2 * q * (1 - q)
+
+
+def member_keys(root: jax.Array) -> dict[str, jax.Array]:
+    """Independent streams of one member's root key."""
+    names = ("task", "init", "data", "eval", "embed")
+    return {name: jax.random.fold_in(root, i) for i, name in enumerate(names)}
+
+
+def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion):
+    """Build train(root_key, hyper) for one bucket; hyper = {lr, n, m_out} (scalars per member)."""
+    task = BooleanTask(m=static["m"], op=static["op"], s=static["s"], p=static["p"], d=static["d"])
+    n_max, k_max = static["n"], static["m_out"]
+    model = MaskedMLP(n_max=n_max, k_max=k_max)
+    q = positive_rate(task)
+    pos_weight = (1 - q) / q if static["balance"] else 1.0
+    decision = 0.0 if static["loss"] == "bce" else 0.5
+
+    def train(root: jax.Array, hyper: Mapping[str, jax.Array]):
+        keys = member_keys(root)
+        pairs_Kx2 = sample_pairs(keys["task"], task, k_max)
+        emb_MxD = feature_embedding(keys["embed"], task.m, task.d) if task.d is not None else None
+        out_mask_K = (jnp.arange(k_max) < hyper["m_out"]).astype(jnp.float32)
+
+        def embed(x_BxM):
+            return x_BxM if emb_MxD is None else x_BxM @ emb_MxD
+
+        def loss_fn(params, batch_key):
+            x_BxM = sample_inputs(batch_key, task, train_cfg.batch)
+            y_BxK = targets(x_BxM, pairs_Kx2, task.op)
+            out_BxK = model.apply({"params": params}, embed(x_BxM), hyper["n"])
+            if static["loss"] == "bce":
+                per_BxK = optax.sigmoid_binary_cross_entropy(out_BxK, y_BxK)
+            else:
+                per_BxK = (out_BxK - y_BxK) ** 2
+            w_BxK = (1.0 + (pos_weight - 1.0) * y_BxK) / (1.0 + (pos_weight - 1.0) * q) * out_mask_K
+            return (per_BxK * w_BxK).sum() / (train_cfg.batch * hyper["m_out"])
+
+        def evaluate(params):
+            fnr_K, fpr_K = feature_error_rates(
+                params, hyper["n"], pairs_Kx2, task, emb_MxD, keys["eval"], criterion.samples, decision
+            )
+            return {**success(fnr_K, fpr_K, hyper["m_out"], criterion), "fnr": fnr_K, "fpr": fpr_K}
+
+        x0 = jnp.zeros((1, task.input_dim))
+        params = model.init(keys["init"], x0, hyper["n"])["params"]
+        return train_loop(
+            params, loss_fn=loss_fn, evaluate=evaluate, data_key=keys["data"],
+            learning_rate=hyper["lr"], cfg=train_cfg,
+        )
+
+    return train
+
+
+def cost(shape: Mapping[str, Any]) -> float:
+    """FLOPs of one training step relative to others (dense forward+backward)."""
+    d_in = shape["d"] or shape["m"]
+    return float(shape["n"] * (d_in + shape["m_out"]))
+
+
+def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion) -> int:
+    """Rough peak memory of one member in a vmapped program (params, Adam, activations, eval)."""
+    d_in, n, k = shape["d"] or shape["m"], shape["n"], shape["m_out"]
+    params = d_in * n + n * k + n + k
+    acts = train_cfg.batch * (shape["m"] + 3 * n + 3 * k)
+    evals = criterion.samples * 4 * n * min(k, 64) * 2 + criterion.samples * n
+    return 4 * (5 * params + acts + evals + 2 * train_cfg.evals * k)
+
+
+def row_metrics(member: SuperpositionMember, metrics: dict) -> dict:
+    """Per-member metrics for the results store; per-feature rates trimmed to m_out (last eval)."""
+    out = {k: np.asarray(v).tolist() for k, v in metrics.items() if k not in ("fnr", "fpr")}
+    out["fnr_final"] = np.round(np.asarray(metrics["fnr"])[-1, : member.m_out], 4).tolist()
+    out["fpr_final"] = np.round(np.asarray(metrics["fpr"])[-1, : member.m_out], 4).tolist()
+    return out
+
+
+EXPERIMENT = experiment.register(
+    experiment.Experiment(
+        name="superposition",
+        member=SuperpositionMember,
+        traced=("lr",),
+        padded=("n", "m_out"),
+        identity=("m", "op", "s", "p", "d"),
+        make_train=make_train,
+        cost=cost,
+        bytes_per_member=bytes_per_member,
+        row_metrics=row_metrics,
+        analysis=experiment.Analysis(
+            resource="m_out",
+            direction="decreasing",
+            series=("m", "op", "s", "p", "d", "n", "loss", "balance"),
+            laws=("n2_over_log", "power", "n2", "n_log_n", "linear"),
+            covariates=("n",),
+        ),
+        description="one-hidden-layer ReLU MLPs computing sparse Boolean features (arXiv 2409.15318)",
+    )
+)

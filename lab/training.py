@@ -1,0 +1,85 @@
+"""The training loop shared by every experiment kind: one `lax.scan`, evaluated at a few points.
+
+A run is ``steps`` optimizer steps split into ``evals`` equal segments; after each segment the
+kind's ``evaluate`` runs on held-out data. Batches are drawn inside the loop from
+``fold_in(data_key, step)``, so they depend neither on how the run is segmented nor on any other
+member. Scalars such as the learning rate are traced values: sweeping them never recompiles.
+No host sync happens inside: the caller (lab.engine) jits and vmaps this over a population.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings shared by all members of a sweep."""
+
+    steps: int = 2000
+    batch: int = 256
+    evals: int = 4  # evaluation points; the last one is the end of training
+    optimizer: str = "adam"
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("steps", "batch", "evals"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.steps % self.evals:
+            raise ValueError(f"steps ({self.steps}) must be a multiple of evals ({self.evals})")
+
+    @property
+    def steps_per_eval(self) -> int:
+        return self.steps // self.evals
+
+
+def make_optimizer(name: str, learning_rate: jax.Array) -> optax.GradientTransformation:
+    """The optimizer, with a (possibly traced, per-member) learning rate."""
+    if name == "adam":
+        return optax.adam(learning_rate)
+    if name == "adamw":
+        return optax.adamw(learning_rate, weight_decay=1e-4)
+    if name == "sgd":
+        return optax.sgd(learning_rate, momentum=0.9)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def train_loop(
+    params,
+    *,
+    loss_fn: Callable[[object, jax.Array], jax.Array],
+    evaluate: Callable[[object], dict],
+    data_key: jax.Array,
+    learning_rate: jax.Array,
+    cfg: TrainConfig,
+):
+    """Train ``params`` on ``loss_fn(params, batch_key)``; returns (params, metrics).
+
+    metrics: ``loss`` (mean training loss of each segment) and each entry of ``evaluate(params)``,
+    stacked over evaluation points: leaves of shape (evals, ...).
+    """
+    opt = make_optimizer(cfg.optimizer, learning_rate)
+    grad_fn = jax.value_and_grad(loss_fn)
+
+    def step(carry, t):
+        params, opt_state = carry
+        loss, grads = grad_fn(params, jax.random.fold_in(data_key, t))
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    def segment(carry, seg):
+        ts = seg * cfg.steps_per_eval + jnp.arange(cfg.steps_per_eval)
+        carry, losses = jax.lax.scan(step, carry, ts)
+        return carry, {"loss": losses.mean(), **evaluate(carry[0])}
+
+    (params, _), metrics = jax.lax.scan(segment, (params, opt.init(params)), jnp.arange(cfg.evals))
+    return params, metrics
