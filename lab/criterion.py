@@ -58,7 +58,8 @@ def feature_error_rates(
 
     ``params`` is a MaskedMLP parameter dict; outputs above ``decision_threshold`` count as 1.
     """
-    vals_Ax2, pos_A, near_A = (jnp.asarray(a) for a in local_assignments(task.op))
+    vals, pos, near = local_assignments(task.op)
+    vals_Ax2, pos_A, near_A = jnp.asarray(vals), jnp.asarray(pos, jnp.float32), jnp.asarray(near, jnp.float32)
     w_MxN = params["w_in_DxN"] if emb_MxD is None else emb_MxD @ params["w_in_DxN"]
     mask_N = width_mask(w_MxN.shape[1], n_active)
     # With exactly-s inputs, an assignment forcing c of the feature's inputs on keeps s - c others.
@@ -82,7 +83,7 @@ def feature_error_rates(
         ((pairs_Kx2[:, 0], pairs_Kx2[:, 1]), distinct_K, params["w_out_NxK"].T, params["b_out_K"]),
         batch_size=min(feature_block, pairs_Kx2.shape[0]),
     )
-    fires_KxA = fires_KxSxA.mean(axis=1)
+    fires_KxA = fires_KxSxA.astype(jnp.float32).mean(axis=1)
     fnr_K = ((1.0 - fires_KxA) * pos_A).sum(-1) / pos_A.sum()
     fpr_K = (fires_KxA * near_A).sum(-1) / near_A.sum()
     return fnr_K, fpr_K
@@ -92,7 +93,7 @@ def success(fnr_K: jax.Array, fpr_K: jax.Array, k_active: jax.Array, criterion: 
     """Summary over the first ``k_active`` features: worst rates, fraction computed, success flag."""
     active_K = jnp.arange(fnr_K.shape[0]) < k_active
     ok_K = (jnp.maximum(fnr_K, fpr_K) <= criterion.epsilon) & active_K
-    frac_ok = ok_K.sum() / jnp.maximum(k_active, 1)
+    frac_ok = ok_K.sum().astype(jnp.float32) / jnp.maximum(k_active, 1).astype(jnp.float32)
     return {
         "fnr_max": jnp.where(active_K, fnr_K, 0.0).max(),
         "fpr_max": jnp.where(active_K, fpr_K, 0.0).max(),

@@ -106,7 +106,7 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
             else:
                 per_BxK = (out_BxK - y_BxK) ** 2
             w_BxK = (1.0 + (pos_weight - 1.0) * y_BxK) / (1.0 + (pos_weight - 1.0) * q) * out_mask_K
-            return (per_BxK * w_BxK).sum() / (train_cfg.batch * hyper["m_out"])
+            return (per_BxK * w_BxK).sum() / (train_cfg.batch * hyper["m_out"].astype(jnp.float32))
 
         def evaluate(params):
             fnr_K, fpr_K = feature_error_rates(

@@ -73,7 +73,8 @@ def train_loop(
     def step(carry, t):
         params, opt_state = carry
         loss, grads = grad_fn(params, jax.random.fold_in(data_key, t))
-        updates, opt_state = opt.update(grads, opt_state, params)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int32 counts
+            updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
     def segment(carry, seg):
@@ -81,5 +82,7 @@ def train_loop(
         carry, losses = jax.lax.scan(step, carry, ts)
         return carry, {"loss": losses.mean(), **evaluate(carry[0])}
 
-    (params, _), metrics = jax.lax.scan(segment, (params, opt.init(params)), jnp.arange(cfg.evals))
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = opt.init(params)
+    (params, _), metrics = jax.lax.scan(segment, (params, opt_state), jnp.arange(cfg.evals))
     return params, metrics

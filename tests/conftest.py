@@ -1,7 +1,6 @@
 import jax
 import pytest
 
-jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 @pytest.fixture(autouse=True)
