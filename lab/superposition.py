@@ -142,8 +142,8 @@ def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, criterion
 def row_metrics(member: SuperpositionMember, metrics: dict) -> dict:
     """Per-member metrics for the results store; per-feature rates trimmed to m_out (last eval)."""
     out = {k: np.asarray(v).tolist() for k, v in metrics.items() if k not in ("fnr", "fpr")}
-    out["fnr_final"] = np.round(np.asarray(metrics["fnr"])[-1, : member.m_out], 4).tolist()
-    out["fpr_final"] = np.round(np.asarray(metrics["fpr"])[-1, : member.m_out], 4).tolist()
+    for name in ("fnr", "fpr"):
+        out[f"{name}_final"] = [round(float(v), 4) for v in np.asarray(metrics[name])[-1, : member.m_out]]
     return out
 
 

@@ -1,0 +1,202 @@
+"""The planner: members -> buckets of one static shape -> equal-sized chunks that fit in memory.
+
+Members that differ in a static field never share a program. Within a static group, the first
+padded axis (e.g. width n) is split at value edges chosen by dynamic programming: the fewest
+buckets (at most ``max_buckets_per_axis``) whose padding waste is at most ``max_waste``; each part
+is then split the same way along the next padded axis (e.g. m'), so relative grids such as
+m' = f·n stay tight. A bucket takes each axis's maximum over its members. Waste is measured with the
+kind's cost model: 1 - Σ cost(member) / Σ cost(bucket shape).
+
+A bucket's members run in chunks of equal size (one compiled program per bucket; the last chunk is
+padded with repeats of a member whose results are dropped), a multiple of the device count, as
+large as ``memory_fraction`` of device memory allows.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from lab import experiment
+from lab.spec import Spec
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Members sharing one compiled program; ``shape`` holds the static fields and padded maxima."""
+
+    shape: tuple[tuple[str, Any], ...]
+    members: tuple
+    chunk: int  # members per program call (a multiple of the device count)
+
+    @property
+    def shape_dict(self) -> dict[str, Any]:
+        return dict(self.shape)
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(len(self.members) / self.chunk)
+
+    def chunks(self) -> list[tuple]:
+        return [self.members[i * self.chunk : (i + 1) * self.chunk] for i in range(self.n_chunks)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    buckets: tuple[Bucket, ...]
+    waste: float  # padding waste over the whole sweep (fraction of compute spent on padding)
+    devices: int
+    memory_bytes: int  # the budget a chunk had to fit in (per device)
+
+    @property
+    def n_members(self) -> int:
+        return sum(len(b.members) for b in self.buckets)
+
+    @property
+    def n_chunks(self) -> int:
+        return sum(b.n_chunks for b in self.buckets)
+
+    @property
+    def n_programs(self) -> int:
+        return len(self.buckets)
+
+
+def make_plan(spec: Spec, members: list | None = None, *, devices: int = 1, memory_bytes: int | None = None) -> Plan:
+    """Group ``members`` (default: the whole grid) into buckets and chunks."""
+    exp = spec.experiment
+    members = spec.members() if members is None else members
+    memory_bytes = memory_bytes or default_memory_bytes()
+    groups: dict[tuple, list] = {}
+    for m in members:
+        groups.setdefault(tuple((f, getattr(m, f)) for f in exp.static_fields()), []).append(m)
+
+    buckets, used, padded_cost = [], 0.0, 0.0
+    for static, group in groups.items():
+        cells = _split_cells(group, exp.padded, spec.run.max_waste, spec.run.max_buckets_per_axis)
+        for maxima, cell in sorted(cells.items()):
+            shape = static + tuple(zip(exp.padded, maxima))
+            per_member = exp.bytes_per_member(dict(shape), spec.train, spec.criterion)
+            chunk = chunk_size(len(cell), per_member, devices, memory_bytes * spec.run.memory_fraction, spec.run.chunk)
+            buckets.append(Bucket(shape=shape, members=tuple(cell), chunk=chunk))
+            for m in cell:
+                used += exp.cost({**dict(static), **{a: getattr(m, a) for a in exp.padded}})
+                padded_cost += exp.cost(dict(shape))
+    waste = 1.0 - used / padded_cost if padded_cost else 0.0
+    return Plan(buckets=tuple(buckets), waste=waste, devices=devices, memory_bytes=memory_bytes)
+
+
+def split_axis(values: list, max_waste: float, max_buckets: int) -> list:
+    """Upper edges of the fewest buckets (<= max_buckets) whose padding waste <= max_waste.
+
+    Cost of a bucket = (its members) * (its max); DP over the sorted distinct values for each
+    bucket count, keeping the best split when no count reaches the target.
+    """
+    distinct = sorted(set(values))
+    counts = [sum(1 for v in values if v == d) for d in distinct]
+    total = sum(c * d for c, d in zip(counts, distinct))
+    u = len(distinct)
+    inf = float("inf")
+    # best[b][j]: min padded cost of the first j values in b buckets; arg for back-tracking
+    best = [[inf] * (u + 1) for _ in range(max_buckets + 1)]
+    arg = [[0] * (u + 1) for _ in range(max_buckets + 1)]
+    best[0][0] = 0.0
+    chosen = None
+    for b in range(1, max_buckets + 1):
+        for j in range(1, u + 1):
+            for i in range(j):
+                if best[b - 1][i] < inf:
+                    cost = best[b - 1][i] + sum(counts[i:j]) * distinct[j - 1]
+                    if cost < best[b][j]:
+                        best[b][j], arg[b][j] = cost, i
+        if best[b][u] < inf and 1 - total / best[b][u] <= max_waste + 1e-12:
+            chosen = b
+            break
+    if chosen is None:
+        chosen = min(range(1, max_buckets + 1), key=lambda b: best[b][u])
+    edges, j = [], u
+    for b in range(chosen, 0, -1):
+        edges.append(distinct[j - 1])
+        j = arg[b][j]
+    return sorted(edges)
+
+
+def _split_cells(group: list, axes: tuple[str, ...], max_waste: float, max_buckets: int) -> dict[tuple, list]:
+    """Split along the first padded axis, then each part along the next (nested, not a product)."""
+    if not axes:
+        return {(): group}
+    axis, rest = axes[0], axes[1:]
+    edges = split_axis([getattr(m, axis) for m in group], max_waste, max_buckets)
+    parts: dict = {}
+    for m in group:
+        parts.setdefault(_edge_of(getattr(m, axis), edges), []).append(m)
+    cells = {}
+    for edge, part in parts.items():
+        for sub, members in _split_cells(part, rest, max_waste, max_buckets).items():
+            cells[(edge,) + sub] = members
+    return cells
+
+
+def _edge_of(value, edges: list):
+    return next(e for e in edges if value <= e)
+
+
+def chunk_size(n_members: int, bytes_per_member: int, devices: int, budget_bytes: float, fixed: int = 0) -> int:
+    """Members per call: fits the per-device budget, a multiple of ``devices``, balanced chunks."""
+    if fixed:
+        cap = fixed
+    else:
+        cap = max(1, int(budget_bytes // max(bytes_per_member, 1))) * devices
+    cap = max(devices, cap - cap % devices)
+    n_chunks = math.ceil(n_members / cap)
+    per_chunk = math.ceil(n_members / n_chunks)
+    return math.ceil(per_chunk / devices) * devices
+
+
+def default_memory_bytes() -> int:
+    """Memory of one local device: the accelerator's limit, or the host's RAM on CPU."""
+    import jax
+
+    dev = jax.local_devices()[0]
+    try:
+        stats = dev.memory_stats() or {}
+    except Exception:  # CPU devices have no memory stats
+        stats = {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"])
+    try:
+        host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        host = 8 << 30
+    return int(host // max(len(jax.local_devices()), 1))
+
+
+def describe(plan: Plan, spec: Spec) -> str:
+    """The human summary printed by `lab plan`."""
+    exp = spec.experiment
+    lines = [
+        f"sweep {spec.name} (kind {spec.kind}): {plan.n_members} members, {plan.n_programs} programs to compile, "
+        f"{plan.n_chunks} chunks on {plan.devices} device(s)",
+        f"padding waste {plan.waste:.1%}; chunk memory budget {plan.memory_bytes * spec.run.memory_fraction / 2**30:.1f} GiB per device",
+        f"training: {spec.train.steps} steps x batch {spec.train.batch}, {spec.train.evals} evaluation points, "
+        f"{spec.train.optimizer}; success: epsilon {spec.criterion.epsilon}, fraction {spec.criterion.fraction}",
+    ]
+    for i, b in enumerate(plan.buckets):
+        shape = b.shape_dict
+        padded = ", ".join(f"{a}<={shape[a]}" for a in exp.padded)
+        static = ", ".join(f"{k}={v}" for k, v in b.shape if k not in exp.padded)
+        used = sum(exp.cost({**shape, **{a: getattr(m, a) for a in exp.padded}}) for m in b.members)
+        waste = 1 - used / (exp.cost(shape) * len(b.members))
+        lines.append(
+            f"  bucket {i}: {len(b.members):5d} members  {padded:28s} chunks {b.n_chunks} x {b.chunk}  "
+            f"waste {waste:5.1%}  [{static}]"
+        )
+    return "\n".join(lines)
+
+
+def shape_key(bucket: Bucket) -> str:
+    return ",".join(f"{k}={v}" for k, v in bucket.shape)
+
+
+__all__ = ["Bucket", "Plan", "make_plan", "split_axis", "chunk_size", "describe"]

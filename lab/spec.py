@@ -1,0 +1,319 @@
+"""Sweep specs: declarative TOML files, validated on load, before anything trains.
+
+A spec names an experiment kind, fixed member settings, swept axes, seeds, training settings and
+the success criterion::
+
+    kind = "superposition"          # a registered experiment kind (lab.experiment.kinds())
+    description = "..."             # optional
+    seeds = 4                       # 4 seeds (0..3), or an explicit list [0, 5, 9]
+
+    [fixed]                         # member fields shared by every member
+    m = 64
+    op = "and"
+
+    [sweep]                         # member fields swept; the grid is their cartesian product
+    n = [8, 16, 32]                              # a list
+    lr = {geom = [1e-3, 1e-1], num = 3}          # geometric grid (ints are rounded for int fields)
+    s = {range = [2, 6, 2]}                      # start, stop (inclusive), step
+    m_out = {per = "n", factors = [1, 2, 4]}     # relative to another axis: round(factor * n)
+
+    [train]                         # lab.training.TrainConfig
+    steps = 2000
+    [success]                       # lab.criterion.Criterion
+    epsilon = 0.05
+    [run]                           # execution: RunOptions
+    max_waste = 0.15
+
+Any mistake (unknown key, wrong type, impossible value such as m' above the number of distinct
+pairs) raises SpecError naming the file, the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab import experiment
+from lab.criterion import Criterion
+from lab.training import TrainConfig
+
+SECTIONS = ("kind", "description", "seeds", "fixed", "sweep", "train", "success", "run")
+
+
+class SpecError(ValueError):
+    """A sweep spec that cannot be run, with the file, key, value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a sweep is executed (never changes results, only speed and memory)."""
+
+    max_waste: float = 0.15  # padding waste a bucket split should bring below
+    max_buckets_per_axis: int = 4  # at most this many buckets along each padded axis
+    chunk: int = 0  # members per program call; 0 = as many as fit in memory (see lab.plan)
+    memory_fraction: float = 0.4  # share of device (or host) memory a chunk may use
+
+    def __post_init__(self):
+        if not 0 <= self.max_waste < 1:
+            raise ValueError(f"max_waste must be in [0, 1), got {self.max_waste}")
+        if self.max_buckets_per_axis < 1:
+            raise ValueError(f"max_buckets_per_axis must be positive, got {self.max_buckets_per_axis}")
+        if self.chunk < 0:
+            raise ValueError(f"chunk must be >= 0, got {self.chunk}")
+        if not 0 < self.memory_fraction <= 1:
+            raise ValueError(f"memory_fraction must be in (0, 1], got {self.memory_fraction}")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated sweep: the experiment kind and the resolved grid."""
+
+    kind: str
+    name: str
+    fixed: tuple[tuple[str, Any], ...]
+    sweep: tuple[tuple[str, tuple], ...]
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    criterion: Criterion
+    run: RunOptions = RunOptions()
+    description: str = ""
+    source: str = ""  # where the spec came from (for messages)
+
+    @property
+    def experiment(self) -> experiment.Experiment:
+        return experiment.get(self.kind)
+
+    def members(self) -> list:
+        """Every member of the grid, seeds innermost."""
+        return expand(self, self.source or self.name)
+
+    def identity(self) -> dict:
+        """Everything that determines results (not execution options): what a run dir is bound to."""
+        return {
+            "kind": self.kind,
+            "fixed": dict(self.fixed),
+            "sweep": {k: [repr(x) if isinstance(x, _Relative) else x for x in v] for k, v in self.sweep},
+            "seeds": list(self.seeds),
+            "train": dataclasses.asdict(self.train),
+            "success": dataclasses.asdict(self.criterion),
+        }
+
+    def digest(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a TOML sweep spec."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"{path}: no such sweep spec")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    return parse_spec(raw, source=str(path), name=path.stem)
+
+
+def parse_spec(raw: dict, *, source: str = "<spec>", name: str = "spec") -> Spec:
+    """Validate a spec given as a dict (the parsed TOML)."""
+    for key in raw:
+        if key not in SECTIONS:
+            raise SpecError(f"{source}: unknown key {key!r}; allowed top-level keys: {', '.join(SECTIONS)}")
+    if "kind" not in raw:
+        raise SpecError(f"{source}: missing 'kind'; one of {experiment.kinds()}")
+    if raw["kind"] not in experiment.kinds():
+        raise SpecError(f"{source}: kind = {raw['kind']!r} is unknown; allowed: {experiment.kinds()}")
+    exp = experiment.get(raw["kind"])
+    hints = typing.get_type_hints(exp.member)
+    fields = [f for f in exp.fields() if f != "seed"]
+
+    fixed = _table(raw, "fixed", source)
+    sweep = _table(raw, "sweep", source)
+    for section, table in (("fixed", fixed), ("sweep", sweep)):
+        for key in table:
+            if key == "seed":
+                raise SpecError(f"{source}: [{section}] seed: give seeds with the top-level key 'seeds'")
+            if key not in fields:
+                raise SpecError(
+                    f"{source}: [{section}] unknown key {key!r} for kind {exp.name!r}; allowed: {', '.join(fields)}"
+                )
+    for key in set(fixed) & set(sweep):
+        raise SpecError(f"{source}: {key!r} is both in [fixed] and [sweep]; keep one")
+    for key, value in fixed.items():
+        _check_type(source, f"[fixed] {key}", value, hints[key])
+
+    axes = {}
+    for key, value in sweep.items():
+        axes[key] = _axis(source, key, value, hints[key], sweep)
+    resolved = _resolve_relative(source, axes, fixed)
+
+    seeds = _seeds(source, raw.get("seeds", 1))
+    train = _section_dataclass(source, raw, "train", TrainConfig)
+    criterion = _section_dataclass(source, raw, "success", Criterion)
+    run = _section_dataclass(source, raw, "run", RunOptions)
+    spec = Spec(
+        kind=exp.name,
+        name=name,
+        fixed=tuple(sorted(fixed.items())),
+        sweep=tuple((k, tuple(v)) for k, v in resolved.items()),
+        seeds=seeds,
+        train=train,
+        criterion=criterion,
+        run=run,
+        description=str(raw.get("description", "")),
+        source=source,
+    )
+    expand(spec, source)  # every member must be valid
+    return spec
+
+
+def expand(spec: Spec, source: str) -> list:
+    """The members of the grid; relative axes are evaluated per combination."""
+    exp = experiment.get(spec.kind)
+    keys = [k for k, _ in spec.sweep]
+    members, seen = [], set()
+    for combo in itertools.product(*(v for _, v in spec.sweep)):
+        values = dict(spec.fixed)
+        for key, value in zip(keys, combo):
+            values[key] = value
+        for key, value in zip(keys, combo):
+            if isinstance(value, _Relative):
+                values[key] = value.resolve(values)
+        for seed in spec.seeds:
+            try:
+                member = exp.member(**values, seed=seed)
+            except (ValueError, TypeError) as e:
+                shown = ", ".join(f"{k}={values[k]!r}" for k in keys) or "the fixed settings"
+                raise SpecError(f"{source}: impossible member ({shown}): {e}") from None
+            if member not in seen:
+                seen.add(member)
+                members.append(member)
+    return members
+
+
+@dataclass(frozen=True)
+class _Relative:
+    """An axis value defined relative to another axis: round(factor * values[per])."""
+
+    per: str
+    factor: float
+
+    def resolve(self, values: dict) -> int:
+        return max(1, round(self.factor * values[self.per]))
+
+    def __repr__(self):
+        return f"{self.factor:g}*{self.per}"
+
+
+def _table(raw: dict, section: str, source: str) -> dict:
+    table = raw.get(section, {})
+    if not isinstance(table, dict):
+        raise SpecError(f"{source}: [{section}] must be a table, got {table!r}")
+    return table
+
+
+def _allowed_types(hint) -> tuple[type, ...]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return tuple(t for t in typing.get_args(hint))
+    return (hint,)
+
+
+def _check_type(source: str, where: str, value, hint) -> Any:
+    allowed = _allowed_types(hint)
+    if value == "none" and type(None) in allowed:
+        return None
+    ok = any(
+        (t is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (t is int and isinstance(value, int) and not isinstance(value, bool))
+        or (t is not int and t is not float and t is not type(None) and isinstance(value, t))
+        for t in allowed
+    )
+    if not ok:
+        names = " or ".join("none" if t is type(None) else t.__name__ for t in allowed)
+        raise SpecError(f"{source}: {where} = {value!r} has the wrong type; expected {names}")
+    return value
+
+
+def _axis(source: str, key: str, value, hint, sweep: dict) -> list:
+    where = f"[sweep] {key}"
+    is_int = int in _allowed_types(hint) and float not in _allowed_types(hint)
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(f"{source}: {where} = [] is empty; give at least one value")
+        return [_check_type(source, where, v, hint) for v in value]
+    if not isinstance(value, dict):
+        raise SpecError(
+            f"{source}: {where} = {value!r}: a swept axis is a list, {{geom = [lo, hi], num = k}}, "
+            f"{{range = [start, stop, step]}} or {{per = \"axis\", factors = [...]}} (single values go in [fixed])"
+        )
+    form = set(value)
+    if form == {"geom", "num"}:
+        lo, hi = value["geom"] if isinstance(value["geom"], list) and len(value["geom"]) == 2 else (None, None)
+        num = value["num"]
+        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= hi):
+            raise SpecError(f"{source}: {where}.geom = {value['geom']!r}: needs [lo, hi] with 0 < lo <= hi")
+        if not isinstance(num, int) or num < 1:
+            raise SpecError(f"{source}: {where}.num = {num!r}: needs a positive integer")
+        grid = [lo * (hi / lo) ** (i / max(num - 1, 1)) for i in range(num)]
+        grid = sorted({round(g) for g in grid}) if is_int else grid
+        return [_check_type(source, where, g, hint) for g in grid]
+    if form == {"range"}:
+        r = value["range"]
+        if not (isinstance(r, list) and len(r) == 3 and all(isinstance(v, (int, float)) for v in r) and r[2] > 0):
+            raise SpecError(f"{source}: {where}.range = {r!r}: needs [start, stop, step] with step > 0")
+        count = int(math.floor((r[1] - r[0]) / r[2] + 1e-9)) + 1
+        if count < 1:
+            raise SpecError(f"{source}: {where}.range = {r!r} is empty (stop < start)")
+        return [_check_type(source, where, r[0] + i * r[2], hint) for i in range(count)]
+    if form == {"per", "factors"}:
+        per, factors = value["per"], value["factors"]
+        if per not in sweep or per == key:
+            raise SpecError(f"{source}: {where}.per = {per!r}: must name another [sweep] axis ({', '.join(sweep)})")
+        if not (isinstance(factors, list) and factors and all(isinstance(f, (int, float)) and f > 0 for f in factors)):
+            raise SpecError(f"{source}: {where}.factors = {factors!r}: needs a list of positive numbers")
+        return [_Relative(per, float(f)) for f in factors]
+    raise SpecError(
+        f"{source}: {where} = {value!r}: unknown axis form with keys {sorted(form)}; use "
+        f"{{geom = [lo, hi], num = k}}, {{range = [start, stop, step]}} or {{per = \"axis\", factors = [...]}}"
+    )
+
+
+def _resolve_relative(source: str, axes: dict, fixed: dict) -> dict:
+    for key, values in axes.items():
+        for v in values:
+            if isinstance(v, _Relative) and any(isinstance(u, _Relative) for u in axes[v.per]):
+                raise SpecError(f"{source}: [sweep] {key}: relative to {v.per!r}, which is itself relative")
+    return axes
+
+
+def _seeds(source: str, value) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return tuple(range(value))
+    if isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value):
+        if len(set(value)) != len(value):
+            raise SpecError(f"{source}: seeds = {value!r} repeats a seed")
+        return tuple(value)
+    raise SpecError(f"{source}: seeds = {value!r}: a positive count or a list of distinct non-negative integers")
+
+
+def _section_dataclass(source: str, raw: dict, section: str, cls):
+    table = _table(raw, section, source)
+    hints = typing.get_type_hints(cls)
+    for key, value in table.items():
+        if key not in hints:
+            raise SpecError(f"{source}: [{section}] unknown key {key!r}; allowed: {', '.join(hints)}")
+        _check_type(source, f"[{section}] {key}", value, hints[key])
+    try:
+        return cls(**table)
+    except ValueError as e:
+        raise SpecError(f"{source}: [{section}] {e}") from None

@@ -1,0 +1,142 @@
+"""Running a sweep: spec -> plan -> chunks trained on the local devices -> rows in the run dir.
+
+Re-running resumes: members whose rows have landed are skipped, so after Ctrl-C or kill -9 only
+the missing members train, and the final results equal an uninterrupted run's (a member's result
+depends on its own config and seed alone). With several processes (jax.distributed), process p
+trains the members whose id hashes to p, writes its own row files, and process 0 merges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import lab
+from lab import engine, experiment, store
+from lab.plan import Plan, make_plan
+from lab.progress import Progress
+from lab.spec import Spec, load_spec
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    spec: Spec
+    plan: Plan  # what this process trained in this invocation
+    trained: int
+    skipped: int  # members already landed before this invocation
+    complete: bool  # every member of the grid has a row
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> None:
+    """Start jax.distributed (explicit arguments, or auto-detection on Slurm / TPU pods / GKE)."""
+    kwargs = {}
+    if coordinator is not None:
+        kwargs = dict(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(**kwargs)
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """lab's version, plus the git commit of its source tree when there is one."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(lab.__file__).parent,
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{lab.__version__}+{commit}" if commit else lab.__version__
+
+
+def owner(member_id: str, n_processes: int) -> int:
+    """The process that trains a member: a stable hash of its id, independent of any plan."""
+    return int(member_id, 16) % n_processes
+
+
+def run_sweep(
+    spec: Spec | str | Path,
+    out: str | Path | None = None,
+    *,
+    progress: bool = True,
+    merge_timeout: float = 600.0,
+    max_members: int | None = None,
+) -> RunResult:
+    """Train every missing member of ``spec`` into the run dir ``out`` (default runs/<spec name>).
+
+    ``max_members`` stops after that many members have landed in this invocation (for tests and
+    dry runs); the run then stays incomplete and a later call resumes it.
+    """
+    spec_path = None
+    if not isinstance(spec, Spec):
+        spec_path = Path(spec)
+        spec = load_spec(spec_path)
+    exp = spec.experiment
+    run_dir = store.open_run(out or Path("runs") / spec.name, spec, spec_path)
+    engine.enable_compilation_cache()
+
+    pid, nproc = jax.process_index(), jax.process_count()
+    members = spec.members()
+    ids = [experiment.member_id(m) for m in members]
+    done = store.done_ids(run_dir)
+    mine = [m for m, i in zip(members, ids) if i not in done and owner(i, nproc) == pid]
+    plan = make_plan(spec, mine, devices=len(jax.local_devices()))
+
+    bar = Progress(len(mine), desc=f"{spec.name}" + (f" [process {pid}/{nproc}]" if nproc > 1 else "")) if progress and mine else None
+    trained = 0
+    for b_index, bucket in enumerate(plan.buckets):
+        for chunk in bucket.chunks():
+            if max_members is not None and trained >= max_members:
+                break
+            padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))
+            metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.criterion)
+            rows = [member_row(exp, m, jax.tree.map(lambda a, i=i: a[i], metrics)) for i, m in enumerate(chunk)]
+            tag = hashlib.sha256(",".join(r["id"] for r in rows).encode()).hexdigest()[:12]
+            store.write_rows(run_dir, rows, f"p{pid}-b{b_index}-{tag}")
+            trained += len(chunk)
+            if bar:
+                bar.update(len(chunk), note=f"bucket {b_index + 1}/{plan.n_programs}")
+    if bar:
+        bar.close()
+
+    complete = _wait_for_all(run_dir, set(ids), merge_timeout if nproc > 1 else 0.0) if pid == 0 else False
+    if pid == 0:
+        store.merge(run_dir, order=ids)
+    return RunResult(run_dir=Path(run_dir), spec=spec, plan=plan, trained=trained, skipped=len(done), complete=complete)
+
+
+def member_row(exp: experiment.Experiment, member, metrics: dict) -> dict:
+    """The stored row of one trained member."""
+    finite = bool(np.all(np.isfinite(np.asarray(metrics["loss"]))))
+    row = dataclasses.asdict(member)
+    row.update(exp.row_metrics(member, metrics))
+    row.update(
+        id=experiment.member_id(member),
+        kind=exp.name,
+        status="ok" if finite else "diverged",
+        success=bool(np.asarray(metrics["success"])[-1]) and finite,
+        version=code_version(),
+    )
+    return row
+
+
+def _wait_for_all(run_dir: Path, ids: set[str], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = ids - store.done_ids(run_dir)
+        if not missing:
+            return True
+        if time.monotonic() >= deadline:
+            if timeout > 0 or len(missing) < len(ids):
+                print(f"{len(missing)} members have no rows yet; re-run to complete {run_dir}", file=sys.stderr)
+            return False
+        time.sleep(2.0)
