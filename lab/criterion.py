@@ -10,8 +10,9 @@ false-positive rate on near misses (exactly one on). A feature is computed when 
 Forcing a feature's inputs changes only two entries of the input, so the hidden pre-activations of
 all (feature, assignment) variants are a shared background pass plus a rank-2 update: evaluation
 costs O(S·N·(m + m')) rather than O(S·m'·N·m). With exactly-s inputs the background keeps s - c
-other active features when c of the feature's own inputs are forced on, so every test sample has
-the training distribution's activity.
+other active features when c of the feature's own inputs are forced on, and background samples that
+hold the feature's own inputs are left out of that feature's rates, so every test sample is drawn
+from the training distribution conditioned on the assignment (about S·(1 - 2s/m) samples count).
 """
 
 from __future__ import annotations
@@ -76,14 +77,16 @@ def feature_error_rates(
         db_SxA = (vals_Ax2[None, :, 1] - x_SxAxM[:, :, b]) * distinct
         z = z_SxAxN + da_SxA[..., None] * w_MxN[a] + db_SxA[..., None] * w_MxN[b]
         out_SxA = (jax.nn.relu(z) * mask_N) @ w_out_N + b_out
-        return out_SxA > decision_threshold
+        # condition on the background not holding the feature's own inputs (they are forced)
+        valid_SxA = (1.0 - x_SxAxM[:, :, a]) * (1.0 - x_SxAxM[:, :, b])
+        return (out_SxA > decision_threshold).astype(jnp.float32) * valid_SxA, valid_SxA
 
-    fires_KxSxA = jax.lax.map(
+    fires_KxSxA, valid_KxSxA = jax.lax.map(
         one_feature,
         ((pairs_Kx2[:, 0], pairs_Kx2[:, 1]), distinct_K, params["w_out_NxK"].T, params["b_out_K"]),
         batch_size=min(feature_block, pairs_Kx2.shape[0]),
     )
-    fires_KxA = fires_KxSxA.astype(jnp.float32).mean(axis=1)
+    fires_KxA = fires_KxSxA.sum(axis=1) / jnp.maximum(valid_KxSxA.sum(axis=1), 1.0)
     fnr_K = ((1.0 - fires_KxA) * pos_A).sum(-1) / pos_A.sum()
     fpr_K = (fires_KxA * near_A).sum(-1) / near_A.sum()
     return fnr_K, fpr_K
@@ -106,7 +109,7 @@ def background(key: jax.Array, task: BooleanTask, samples: int, n_forced: int) -
     """Inputs around a feature whose own inputs hold ``n_forced`` ones, shape (samples, m).
 
     Bernoulli inputs are independent of the forced ones; exactly-s inputs keep s - n_forced others
-    (if the background happens to hold the feature's own inputs, forcing overwrites them).
+    (samples that hold the feature's own inputs are excluded by feature_error_rates).
     """
     if task.s is None:
         return sample_inputs(key, task, samples)

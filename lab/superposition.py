@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from lab import experiment
-from lab.boolean_task import BooleanTask, feature_embedding, sample_inputs, sample_pairs, targets
+from lab.boolean_task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
 from lab.criterion import Criterion, feature_error_rates, success
 from lab.mlp import MaskedMLP
 from lab.training import TrainConfig, train_loop
@@ -37,7 +37,7 @@ class SuperpositionMember:
     m_out: int = 16  # output features m'
     lr: float = 1e-2
     loss: str = "bce"  # bce (logits) | mse (outputs in [0, 1])
-    balance: bool = True  # weight positives so both classes count equally in the loss
+    balance: bool = True  # weight positives as much as near misses in the loss (class_weights)
     seed: int = 0
 
     def __post_init__(self):
@@ -61,16 +61,28 @@ class SuperpositionMember:
         return BooleanTask(m=self.m, op=self.op, s=self.s, p=self.p, d=self.d)
 
 
-def positive_rate(task: BooleanTask) -> float:
-    """P(target = 1) for one output feature under the input distribution."""
-    q = task.density
+def assignment_probs(task: BooleanTask) -> np.ndarray:
+    """P(local assignment) of a feature's own inputs, in lab.boolean_task.local_assignments order."""
+    m, q = task.m, task.density
     if task.op == "perm":
-        return q
-    if task.op == "and":
-        return task.s * (task.s - 1) / (task.m * (task.m - 1)) if task.s is not None else q * q
-    if task.op == "or":
-        return 1 - (1 - q) ** 2
-    return 2 * q * (1 - q)
+        return np.array([1 - q, q])
+    if task.s is not None:
+        s, pairs = task.s, m * (m - 1)
+        one = s * (m - s) / pairs
+        return np.array([(m - s) * (m - s - 1) / pairs, one, one, s * (s - 1) / pairs])
+    return np.array([(1 - q) ** 2, q * (1 - q), q * (1 - q), q * q])
+
+
+def class_weights(task: BooleanTask) -> tuple[float, float]:
+    """(P(target = 1), weight of positives) that balances positives against near misses.
+
+    The criterion bounds the false-negative rate on positives and the false-positive rate on near
+    misses equally, so the loss weights a positive by P(near miss) / P(positive).
+    """
+    _, pos, near = local_assignments(task.op)
+    probs = assignment_probs(task)
+    q = float(probs[pos].sum())
+    return q, max(float(probs[near].sum()) / q, 1.0)
 
 
 def member_keys(root: jax.Array) -> dict[str, jax.Array]:
@@ -84,8 +96,8 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
     task = BooleanTask(m=static["m"], op=static["op"], s=static["s"], p=static["p"], d=static["d"])
     n_max, k_max = static["n"], static["m_out"]
     model = MaskedMLP(n_max=n_max, k_max=k_max)
-    q = positive_rate(task)
-    pos_weight = (1 - q) / q if static["balance"] else 1.0
+    q, pos_weight = class_weights(task)
+    pos_weight = pos_weight if static["balance"] else 1.0
     decision = 0.0 if static["loss"] == "bce" else 0.5
 
     def train(root: jax.Array, hyper: Mapping[str, jax.Array]):

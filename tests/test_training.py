@@ -1,0 +1,86 @@
+"""The trainer: masking is exact, members are independent and deterministic, and it learns."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lab import experiment, superposition
+from lab.criterion import Criterion
+from lab.superposition import SuperpositionMember
+from lab.training import TrainConfig
+
+CFG = TrainConfig(steps=60, batch=32, evals=2)
+CRIT = Criterion(samples=16)
+
+
+def static(n, m_out, m=16, **kw):
+    base = dict(m=m, op="and", s=2, p=None, d=None, loss="bce", balance=True)
+    return {**base, **kw, "n": n, "m_out": m_out}
+
+
+def run(shape, members, cfg=CFG, jit=True):
+    train = superposition.make_train(shape, cfg, CRIT)
+    keys = jnp.stack([experiment.member_key(superposition.EXPERIMENT, m) for m in members])
+    hyper = {
+        "lr": jnp.asarray([m.lr for m in members], jnp.float32),
+        "n": jnp.asarray([m.n for m in members], jnp.int32),
+        "m_out": jnp.asarray([m.m_out for m in members], jnp.int32),
+    }
+    f = jax.vmap(train)
+    return (jax.jit(f) if jit else f)(keys, hyper)
+
+
+def test_masked_training_matches_exact_width():
+    member = SuperpositionMember(m=16, s=2, n=6, m_out=5, lr=0.02, seed=3)
+    params_exact, exact = run(static(6, 5), [member])
+    params_masked, masked = run(static(12, 10), [member])
+    np.testing.assert_allclose(masked["loss"], exact["loss"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(masked["fnr"][..., :5], exact["fnr"], atol=1e-6)
+    np.testing.assert_allclose(masked["fpr"][..., :5], exact["fpr"], atol=1e-6)
+    np.testing.assert_allclose(params_masked["w_in_DxN"][0, :, :6], params_exact["w_in_DxN"][0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(params_masked["w_out_NxK"][0, :6, :5], params_exact["w_out_NxK"][0], rtol=1e-4, atol=1e-5)
+    # padded neurons and outputs never move from their initial values
+    np.testing.assert_array_equal(params_masked["w_out_NxK"][0, 6:, :], 0.0)
+    np.testing.assert_array_equal(params_masked["w_out_NxK"][0, :, 5:], 0.0)
+
+
+def test_member_independent_of_population_and_deterministic():
+    a = SuperpositionMember(m=16, s=2, n=8, m_out=6, lr=0.02, seed=0)
+    others = [SuperpositionMember(m=16, s=2, n=4, m_out=10, lr=0.1, seed=s) for s in (1, 2)]
+    _, alone = run(static(8, 10), [a])
+    _, together = run(static(8, 10), [others[0], a, others[1]])
+    for k in ("loss", "fnr", "fpr", "frac_ok"):
+        np.testing.assert_allclose(together[k][1], alone[k][0], rtol=1e-5, atol=1e-6)
+    _, again = run(static(8, 10), [a])
+    np.testing.assert_array_equal(again["loss"], alone["loss"])
+
+
+def test_jit_and_eager_agree():
+    member = SuperpositionMember(m=16, s=2, n=4, m_out=3, lr=0.02, seed=1)
+    cfg = TrainConfig(steps=4, batch=8, evals=2)
+    _, jitted = run(static(4, 3), [member], cfg)
+    _, eager = run(static(4, 3), [member], cfg, jit=False)
+    np.testing.assert_allclose(jitted["loss"], eager["loss"], rtol=1e-5)
+
+
+def test_learns_small_2and_task():
+    cfg = TrainConfig(steps=600, batch=64, evals=2)
+    members = [SuperpositionMember(m=12, s=2, n=16, m_out=6, lr=0.03, seed=s) for s in range(2)]
+    _, metrics = run(static(16, 6, m=12), members, cfg)
+    assert metrics["success"][:, -1].all(), metrics["frac_ok"]
+    assert (metrics["loss"][:, -1] < metrics["loss"][:, 0]).all()
+
+
+def test_diverging_member_leaves_others_untouched():
+    good = SuperpositionMember(m=16, s=2, n=8, m_out=6, lr=0.02, seed=0)
+    bad = SuperpositionMember(m=16, s=2, n=8, m_out=6, lr=1e30, seed=0, )
+    cfg = TrainConfig(steps=20, batch=16, evals=2)
+    shape = static(8, 6)
+    train = superposition.make_train({**shape, "loss": "mse"}, cfg, CRIT)
+    members = [bad, good]
+    keys = jnp.stack([experiment.member_key(superposition.EXPERIMENT, m) for m in members])
+    hyper = {"lr": jnp.asarray([1e30, 0.02], jnp.float32), "n": jnp.asarray([8, 8], jnp.int32), "m_out": jnp.asarray([6, 6], jnp.int32)}
+    _, both = jax.jit(jax.vmap(train))(keys, hyper)
+    _, alone = jax.jit(jax.vmap(train))(keys[1:], jax.tree.map(lambda v: v[1:], hyper))
+    assert not np.isfinite(both["loss"][0]).all()
+    np.testing.assert_allclose(both["loss"][1], alone["loss"][0], rtol=1e-5)
