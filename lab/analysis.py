@@ -1,0 +1,133 @@
+"""From a finished run directory to its analysis: fit.json, thresholds.csv, figures and a summary.
+
+This is what `lab run` does once a sweep is complete and what `lab fit` / `lab reproduce` build on:
+thresholds and law fits come from lab.fit, figures from lab.plots; this module only strings them
+together and writes the files:
+
+    RUN_DIR/fit.json         thresholds per series, law fits, comparison, verdicts (lab.fit schema)
+    RUN_DIR/thresholds.csv   one line per series: its fields, threshold [lo, hi] or censored bound
+    RUN_DIR/figures/*.png|pdf
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab import experiment, store
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the analysis of one run produced."""
+
+    run_dir: Path
+    kind: str
+    fit: dict  # the fit.json content
+    figures: tuple[Path, ...] = field(default_factory=tuple)
+    text: str = ""  # the short human summary printed by `lab run`
+
+
+def fit_and_write(run_dir: str | Path):
+    """Fit thresholds and laws of a run; write RUN_DIR/fit.json and RUN_DIR/thresholds.csv.
+
+    Returns the lab.fit.FitReport (its ``table()`` is what `lab fit` prints).
+    """
+    from lab import fit
+
+    run_dir = Path(run_dir)
+    report = fit.fit_run(run_dir)
+    fit_dict = report.to_dict()
+    store.atomic_write(run_dir / "fit.json", json.dumps(fit_dict, indent=2, sort_keys=True, default=_jsonable))
+    store.atomic_write(run_dir / "thresholds.csv", thresholds_csv(fit_dict))
+    return report
+
+
+def analyze_run(run_dir: str | Path, *, figures_dir: str | Path | None = None, extra: dict | None = None) -> Summary:
+    """Fit, draw and summarise a finished run; figures go to RUN_DIR/figures.
+
+    With ``figures_dir`` they are also copied there as <kind>-<name> (and the summary lists the copies).
+    """
+    from lab import plots
+
+    run_dir = Path(run_dir)
+    kind = store.read_meta(run_dir)["kind"]
+    fit_dict = fit_and_write(run_dir).to_dict()
+    rows = store.load_rows(run_dir)
+    paths = plots.make_figures(kind, rows, fit_dict, run_dir / "figures", extra=extra)
+    if figures_dir is not None:
+        figures_dir = Path(figures_dir)
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        paths = [Path(shutil.copy2(p, figures_dir / f"{kind}-{p.name}")) for p in paths]
+    return Summary(run_dir=run_dir, kind=kind, fit=fit_dict, figures=tuple(paths), text=summary_text(kind, rows, fit_dict, paths))
+
+
+def summary_text(kind: str, rows: list[dict], fit_dict: dict, figures: list[Path]) -> str:
+    """A few lines: thresholds per series, the best law, the verdicts, where the figures are."""
+    exp = experiment.get(kind)
+    a = exp.analysis
+    ok = sum(r["status"] == "ok" for r in rows)
+    lines = [f"{kind}: {len(rows)} members ({len(rows) - ok} diverged), {sum(bool(r['success']) for r in rows)} succeeded"]
+    word = "capacity" if a.direction == "decreasing" else "threshold"
+    lines.append(f"{word} {a.resource}* per series:")
+    for s in fit_dict.get("series", []):
+        lines.append(f"  {_series_label(s['key'], a)}: {_threshold_text(s)}")
+    best = fit_dict.get("best")
+    if best:
+        lines.append(f"best law (AIC): {best}")
+    lines += [f"  {v}" for v in fit_dict.get("verdicts", [])]
+    if figures:
+        lines.append("figures: " + ", ".join(str(p) for p in figures if p.suffix == ".png"))
+    return "\n".join(lines)
+
+
+def thresholds_csv(fit_dict: dict) -> str:
+    """The series table of a fit as CSV."""
+    series = fit_dict.get("series", [])
+    keys = sorted({k for s in series for k in s["key"]})
+    cols = ["threshold", "lo", "hi", "censored", "bound", "width", "seeds"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(keys + cols)
+    for s in series:
+        w.writerow([s["key"].get(k, "") for k in keys] + [_csv_value(s.get(c)) for c in cols])
+    return buf.getvalue()
+
+
+def _series_label(key: dict, a: experiment.Analysis) -> str:
+    shown = [k for k in a.covariates if k in key] or list(key)
+    return ", ".join(f"{k}={key[k]}" for k in shown)
+
+
+def _threshold_text(s: dict) -> str:
+    if s.get("censored"):
+        rel = {"below": "<", "above": ">"}.get(s["censored"], "?")
+        return f"{rel} {s['bound']:.4g} (censored: outside the swept range)"
+    if s.get("threshold") is None:
+        return "no estimate"
+    return f"{s['threshold']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}]"
+
+
+def _csv_value(v):
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else v
+
+
+def _jsonable(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,61 @@
+"""`lab reproduce`: every sweep, fit, construction, figure and the report, from one command.
+
+Runs the sweeps of both labs (quick: CPU-sized; otherwise the paper-sized GPU sweeps) into
+``runs_dir`` (finished members are skipped, so an interrupted reproduce resumes), measures the
+explicit constructions for the overlays, fits and draws each run, copies every figure into
+``figures_dir`` and writes figures_dir/report.md (+ report.html).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from lab import analysis, overlays, report, sweep
+
+SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
+QUICK = ("superposition-quick", "attention-quick")
+PAPER = ("superposition-paper", "attention-paper")
+
+
+def sweep_paths(quick: bool, sweeps_dir: str | Path = SWEEPS_DIR) -> list[Path]:
+    """The spec files reproduce runs, in order."""
+    paths = [Path(sweeps_dir) / f"{name}.toml" for name in (QUICK if quick else PAPER)]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"sweep specs not found: {', '.join(missing)}")
+    return paths
+
+
+def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir: str | Path = "figures",
+              sweeps_dir: str | Path = SWEEPS_DIR, progress: bool = True) -> Path:
+    """Run, fit and draw every sweep; returns the report's path (figures_dir/report.md)."""
+    runs_dir, figures_dir = Path(runs_dir), Path(figures_dir)
+    run_dirs, figures, timings = [], [], []
+    for path in sweep_paths(quick, sweeps_dir):
+        t0 = time.perf_counter()
+        _say(progress, f"== {path.stem}: training")
+        result = sweep.run_sweep(path, runs_dir / path.stem, progress=progress)
+        if not result.complete:
+            raise RuntimeError(f"{result.run_dir} is incomplete; run `lab reproduce` again to resume")
+        _say(progress, f"== {path.stem}: constructions, fit and figures")
+        extra = overlays.for_run(result.run_dir)
+        summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, extra=extra)
+        _say(progress, summary.text)
+        run_dirs.append(result.run_dir)
+        figures.append(list(summary.figures))
+        timings.append((path.stem, time.perf_counter() - t0, result.trained))
+    extra_figures = overlays.standalone_figures(figures_dir, quick=quick)
+    intro = [
+        report.Block("p", "Produced by `lab reproduce" + (" --quick" if quick else "") + "`. Wall time per sweep: "
+                     + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings) + "."),
+    ]
+    intro += [report.Block("figure", p) for p in extra_figures if p.suffix == ".png"]
+    return report.write_report(run_dirs, figures_dir / "report.md", title="lab reproduce" + (" --quick" if quick else ""),
+                               intro=intro, figures=figures)
+
+
+def _say(on: bool, text: str) -> None:
+    if on:
+        print(text, file=sys.stderr, flush=True)
