@@ -1,3 +1,57 @@
-"""lab: a JAX laboratory that tests capacity laws of neural computation by experiment."""
+"""lab: a JAX laboratory that tests capacity laws of neural computation by experiment.
+
+Everything the `lab` command does is a function here (imported lazily, so `import lab` is cheap):
+
+    lab.load_spec(path) -> Spec                 validate a TOML sweep spec
+    lab.make_plan(spec) / lab.describe(plan, spec)   buckets, chunks, padding waste
+    lab.run_sweep(spec_or_path, out) -> RunResult    train (resumes), rows in the run directory
+    lab.load_rows(run_dir) -> list[dict]        one row per member (pandas.DataFrame(rows))
+    lab.fit_run(run_dir) -> FitReport           thresholds, law fits, comparison, verdicts
+    lab.analyze_run(run_dir) -> Summary         fit.json, thresholds.csv, figures, summary text
+    lab.write_report(run_dirs, out) -> Path     Markdown + self-contained HTML report
+    lab.reproduce(quick=True) -> Path           every sweep, fit, figure and the report
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_spec": "lab.spec",
+    "parse_spec": "lab.spec",
+    "Spec": "lab.spec",
+    "SpecError": "lab.spec",
+    "make_plan": "lab.plan",
+    "describe": "lab.plan",
+    "run_sweep": "lab.sweep",
+    "RunResult": "lab.sweep",
+    "load_rows": "lab.store",
+    "load_frame": "lab.store",
+    "fit_run": "lab.fit",
+    "fit_rows": "lab.fit",
+    "FitReport": "lab.fit",
+    "LAWS": "lab.laws",
+    "analyze_run": "lab.analysis",
+    "write_report": "lab.report",
+    "reproduce": "lab.reproduction",
+    "register": "lab.experiment",
+    "Experiment": "lab.experiment",
+    "Analysis": "lab.experiment",
+    "kinds": "lab.experiment",
+    "TrainConfig": "lab.training",
+    "Criterion": "lab.criterion",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -60,9 +60,9 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from lab import reproduce
+    from lab import reproduction
 
-    path = reproduce.reproduce(quick=args.quick, runs_dir=args.runs, figures_dir=args.figures, progress=not args.quiet)
+    path = reproduction.reproduce(quick=args.quick, runs_dir=args.runs, figures_dir=args.figures, progress=not args.quiet)
     print(f"report: {path}")
     return 0
 
