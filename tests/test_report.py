@@ -1,0 +1,60 @@
+"""The report and the analysis tables render what fit.json says, censoring included."""
+
+import csv
+import io
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from lab import analysis, experiment, report, store
+from lab.spec import parse_spec
+
+FIT = {
+    "kind": "superposition",
+    "resource": "m_out",
+    "direction": "decreasing",
+    "covariates": ["n"],
+    "series": [
+        {"key": {"m": 64, "n": 8}, "threshold": 12.5, "lo": 10.0, "hi": 15.0, "censored": None, "bound": None, "width": 0.2, "seeds": 2},
+        {"key": {"m": 64, "n": 64}, "threshold": None, "lo": None, "hi": None, "censored": "above", "bound": 1024.0, "width": None, "seeds": 2},
+    ],
+    "laws": [
+        {"name": "power", "formula": "c·n^α", "params": {"c": {"value": 0.5, "lo": 0.3, "hi": 0.7}, "alpha": {"value": 1.5, "lo": 1.3, "hi": 1.7}},
+         "aic": -3.0, "bic": -2.0, "heldout": 0.1, "converged": True},
+        {"name": "linear", "formula": "c·n", "params": {"c": {"value": 1.6, "lo": 1.5, "hi": 1.7}}, "aic": 4.0, "bic": 4.5, "heldout": 0.4, "converged": True},
+    ],
+    "best": "power",
+    "verdicts": ["exponent 1.5 [1.3, 1.7]: below the n²/log n upper bound"],
+}
+
+
+def test_tables_show_intervals_and_censored_bounds():
+    header, rows = report.series_table(FIT, experiment.get("superposition").analysis)
+    assert header[0] == "n"
+    assert rows[0][:3] == ["8", "12.5", "[10, 15]"]
+    assert rows[1][:3] == ["64", "> 1024", "censored"]
+    header, rows = report.laws_table(FIT)
+    assert rows[0][0] == "power (best)" and "alpha = 1.5 [1.3, 1.7]" in rows[0][2]
+    table = list(csv.reader(io.StringIO(analysis.thresholds_csv(FIT))))
+    assert table[0][:2] == ["m", "n"] and table[2][table[0].index("censored")] == "above"
+
+
+def test_write_report_markdown_and_self_contained_html(tmp_path):
+    spec = parse_spec({"kind": "superposition", "fixed": {"m": 8, "n": 2, "m_out": 2}}, source="t.toml")
+    run_dir = store.open_run(tmp_path / "run", spec)
+    store.write_rows(run_dir, [{"id": "a", "status": "ok", "success": True, "version": "test"}], "p0")
+    (run_dir / "fit.json").write_text(json.dumps(FIT))
+    fig = tmp_path / "run" / "figures" / "capacity.png"
+    fig.parent.mkdir()
+    plt.plot([1, 2], [1, 4])
+    plt.savefig(fig)
+    plt.close()
+    out = report.write_report([run_dir], tmp_path / "out" / "report.md")
+    md = out.read_text()
+    assert "exponent 1.5 [1.3, 1.7]" in md and "| power (best) |" in md
+    assert "](../run/figures/capacity.png)" in md
+    html = out.with_suffix(".html").read_text()
+    assert "data:image/png;base64," in html and "&gt; 1024" in html
