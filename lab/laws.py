@@ -1,0 +1,362 @@
+"""Capacity laws and their fits to measured thresholds.
+
+A law predicts a threshold (in resource units) from a series' covariates. Laws are fitted in log
+space by maximum likelihood: an uncensored threshold t_i with interval-derived spread σ_i
+contributes N(log t_i; log f(x_i), σ_i); a censored one contributes the probability of lying
+beyond its bound (a Tobit term), so "capacity above 16n" constrains the fit instead of being
+dropped. Optimisation is multi-start BFGS with an explicit convergence check (the optimum is
+reached from two starts, a small gradient, a positive-definite Hessian); otherwise FitError.
+Lesson from Epoch's Chinchilla replication (arXiv 2404.10102): an unconverged fit is not a result.
+
+Superposition (arXiv 2409.15318): capacity m'*(n) is at most O(n²/log n). Attention
+(arXiv 2509.22840): D_K* = Θ(m' log m' / d_model). Logs are natural; constants absorb the base.
+
+Adding a law = one ``register(Law(...))`` entry below.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+from scipy import optimize, special, stats
+
+
+class FitError(RuntimeError):
+    """A law fit that did not converge or whose parameters the data do not identify."""
+
+
+@dataclass(frozen=True)
+class Law:
+    """A named capacity law: threshold = fn(covariates, params)."""
+
+    name: str
+    formula: str  # human-readable, e.g. "c·n^α"
+    params: tuple[str, ...]
+    covariates: tuple[str, ...]
+    fn: Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray]
+    positive: tuple[str, ...] = ("c",)  # fitted in log space
+    starts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # multi-start values
+    data_scaled: tuple[str, ...] = ()  # starts given in units of the median threshold
+
+    def predict(self, params: Mapping[str, float], covariates: Mapping[str, Sequence[float]]) -> np.ndarray:
+        cov = {k: np.asarray(covariates[k], dtype=float) for k in self.covariates}
+        return np.asarray(self.fn(cov, params), dtype=float)
+
+
+LAWS: dict[str, Law] = {}
+
+
+def register(law: Law) -> Law:
+    LAWS[law.name] = law
+    return law
+
+
+def get(name: str) -> Law:
+    if name not in LAWS:
+        raise KeyError(f"unknown law {name!r}; known: {sorted(LAWS)}")
+    return LAWS[name]
+
+
+log = np.log
+# --- superposition: capacity m'*(n) at width n (arXiv 2409.15318)
+register(Law("n2_over_log", "c·n²/log n", ("c",), ("n",), lambda v, p: p["c"] * v["n"] ** 2 / log(v["n"])))
+register(Law("power", "c·n^α", ("c", "alpha"), ("n",), lambda v, p: p["c"] * v["n"] ** p["alpha"], starts={"alpha": (0.5, 1.5, 2.5)}))
+register(Law("n2", "c·n²", ("c",), ("n",), lambda v, p: p["c"] * v["n"] ** 2))
+register(Law("n_log_n", "c·n·log n", ("c",), ("n",), lambda v, p: p["c"] * v["n"] * log(v["n"])))
+register(Law("linear", "c·n", ("c",), ("n",), lambda v, p: p["c"] * v["n"]))
+# --- attention: total key dimension D_K* for m' relations in d_model dims (arXiv 2509.22840)
+_MD = ("m_edges", "d_model")
+register(Law("mlogm_over_d", "c·m'·log m'/d_model", ("c",), _MD, lambda v, p: p["c"] * v["m_edges"] * log(v["m_edges"]) / v["d_model"]))
+register(
+    Law(
+        "mlogm_over_d_icpt", "c·m'·log m'/d_model + b", ("c", "b"), _MD,
+        lambda v, p: p["c"] * v["m_edges"] * log(v["m_edges"]) / v["d_model"] + p["b"],
+        starts={"b": (-0.3, 0.0, 0.3)}, data_scaled=("b",),
+    )
+)
+register(Law("m_over_d", "c·m'/d_model", ("c",), _MD, lambda v, p: p["c"] * v["m_edges"] / v["d_model"]))
+register(
+    Law(
+        "power2", "c·m'^α/d_model^β", ("c", "alpha", "beta"), _MD,
+        lambda v, p: p["c"] * v["m_edges"] ** p["alpha"] / v["d_model"] ** p["beta"],
+        starts={"alpha": (0.7, 1.3), "beta": (0.5, 1.5)},
+    )
+)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class Points:
+    """Thresholds prepared for law fits; arrays of shape (P,)."""
+
+    covariates: dict[str, np.ndarray]
+    log_t: np.ndarray  # log threshold, or log bound where censored
+    sigma: np.ndarray  # spread of log t
+    censored: np.ndarray  # 0 = measured, +1 = threshold above bound, -1 = below
+
+    def __len__(self) -> int:
+        return len(self.log_t)
+
+    def take(self, idx) -> "Points":
+        return Points({k: v[idx] for k, v in self.covariates.items()}, self.log_t[idx], self.sigma[idx], self.censored[idx])
+
+    @property
+    def measured(self) -> np.ndarray:
+        return self.censored == 0
+
+
+SIGMA_FLOOR = 0.03  # no threshold is known better than 3% (guards a zero-width interval)
+
+
+def points_from_thresholds(thresholds: Sequence, covariates: Sequence[str], sigma_floor: float = SIGMA_FLOOR) -> Points:
+    """Points from lab.thresholds.Threshold objects (or their dicts), keeping censored bounds."""
+    rows = [t.to_dict() if hasattr(t, "to_dict") else dict(t) for t in thresholds]
+    cov = {c: np.array([float(r["key"][c]) for r in rows]) for c in covariates}
+    q = stats.norm.ppf(0.975)
+    log_t, sigma, cens = [], [], []
+    for r in rows:
+        if r["censored"] is None:
+            log_t.append(math.log(r["threshold"]))
+            sigma.append(max((math.log(r["hi"]) - math.log(r["lo"])) / (2 * q), sigma_floor))
+            cens.append(0)
+        else:
+            log_t.append(math.log(r["bound"]))
+            sigma.append(np.nan)
+            cens.append(1 if r["censored"] == "above" else -1)
+    sigma = np.array(sigma)
+    measured = ~np.isnan(sigma)
+    # a censored series gets the typical spread of the measured ones
+    sigma[~measured] = np.median(sigma[measured]) if measured.any() else 0.35
+    return Points(cov, np.array(log_t), sigma, np.array(cens))
+
+
+# ------------------------------------------------------------------------------------------- fit
+
+
+@dataclass(frozen=True)
+class LawFit:
+    """One law fitted to one set of thresholds."""
+
+    name: str
+    formula: str
+    params: dict[str, tuple[float, float, float]]  # name -> (value, lo, hi)
+    nll: float
+    aic: float
+    bic: float
+    heldout: float | None  # leave-one-out RMS error of log threshold (measured series only)
+    converged: bool
+    n_points: int
+    n_censored: int
+    chi2_dof: float | None  # Σ z²/dof of the measured series; > 1: scatter beyond the intervals
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "formula": self.formula,
+            "params": {k: {"value": v, "lo": lo, "hi": hi} for k, (v, lo, hi) in self.params.items()},
+            "aic": self.aic,
+            "bic": self.bic,
+            "heldout": self.heldout,
+            "converged": self.converged,
+            "n_points": self.n_points,
+            "n_censored": self.n_censored,
+            "chi2_dof": self.chi2_dof,
+            "error": self.error,
+        }
+
+
+def failed(law: Law, error: str, points: Points | None = None) -> LawFit:
+    """The record of a law that could not be fitted (not a result: no parameters)."""
+    n = len(points) if points is not None else 0
+    n_c = int((points.censored != 0).sum()) if points is not None else 0
+    return LawFit(law.name, law.formula, {}, math.nan, math.nan, math.nan, None, False, n, n_c, None, error)
+
+
+def _unpack(law: Law, theta: np.ndarray) -> dict[str, float]:
+    return {p: float(math.exp(t)) if p in law.positive else float(t) for p, t in zip(law.params, theta)}
+
+
+def _pack(law: Law, params: Mapping[str, float]) -> np.ndarray:
+    return np.array([math.log(params[p]) if p in law.positive else params[p] for p in law.params])
+
+
+def negloglik(law: Law, theta: np.ndarray, pts: Points) -> float:
+    """−log L of the thresholds under the law (Gaussian in log space, Tobit for censored)."""
+    with np.errstate(all="ignore"):
+        pred = law.predict(_unpack(law, theta), pts.covariates)
+    if not np.all(np.isfinite(pred)) or np.any(pred <= 0):
+        return 1e12  # a law must predict positive thresholds everywhere it is fitted
+    z = (pts.log_t - np.log(pred)) / pts.sigma
+    m = pts.censored == 0
+    nll = np.sum(0.5 * z[m] ** 2 + np.log(pts.sigma[m])) + 0.5 * math.log(2 * math.pi) * np.count_nonzero(m)
+    # above the bound: P(log t > log bound) = Φ(−z); below: Φ(z)
+    nll -= np.sum(special.log_ndtr(-z[pts.censored == 1])) + np.sum(special.log_ndtr(z[pts.censored == -1]))
+    return float(nll)
+
+
+def _starts(law: Law, pts: Points) -> list[np.ndarray]:
+    med = float(np.exp(np.median(pts.log_t)))
+    grids = [law.starts.get(p, (0.0,)) if p != "c" else (None,) for p in law.params]
+    out = []
+    for combo in itertools.product(*grids):
+        params = {p: (v * med if p in law.data_scaled else v) for p, v in zip(law.params, combo) if p != "c"}
+        # c from the data: the median log ratio of thresholds to the law at c = 1
+        with np.errstate(all="ignore"):
+            unit = law.predict({**params, "c": 1.0}, pts.covariates)
+            extra = params.get("b", 0.0)
+            ratio = np.log(np.maximum(np.exp(pts.log_t) - extra, 1e-9)) - np.log(np.maximum(unit - extra, 1e-12))
+        params["c"] = float(np.exp(np.median(ratio[np.isfinite(ratio)]))) if np.isfinite(ratio).any() else 1.0
+        for scale in (1.0, 3.0, 1 / 3):
+            out.append(_pack(law, {**params, "c": params["c"] * scale}))
+    return out
+
+
+def _minimize(law: Law, pts: Points, starts: list[np.ndarray], check: bool = True) -> tuple[np.ndarray, float]:
+    f = lambda th: negloglik(law, th, pts)
+    results = []
+    for x0 in starts:
+        res = optimize.minimize(f, x0, method="BFGS", options={"gtol": 1e-7, "maxiter": 2000})
+        if np.isfinite(res.fun) and res.fun < 1e11:
+            results.append(res)
+    if not results:
+        raise FitError(f"{law.name}: no start gave a finite likelihood")
+    results.sort(key=lambda r: r.fun)
+    best = results[0]
+    if check:
+        agree = sum(abs(r.fun - best.fun) <= 1e-5 * (1 + abs(best.fun)) for r in results)
+        grad = optimize.approx_fprime(best.x, f, 1e-7)
+        if agree < 2:
+            raise FitError(f"{law.name}: only one of {len(starts)} starts reached the best optimum (NLL {best.fun:.4g})")
+        if not np.all(np.isfinite(grad)) or np.max(np.abs(grad)) > 1e-2 * (1 + abs(best.fun)):
+            raise FitError(f"{law.name}: gradient at the optimum is not small ({np.max(np.abs(grad)):.3g})")
+    return best.x, float(best.fun)
+
+
+def hessian(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """Central-difference Hessian of a scalar function, shape (k, k)."""
+    k = len(x)
+    h = np.zeros((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            ei, ej = np.eye(k)[i] * eps, np.eye(k)[j] * eps
+            h[i, j] = h[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * eps * eps)
+    return h
+
+
+def fit_law(
+    law: Law | str,
+    points: Points,
+    *,
+    interval: str = "bootstrap",
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+    heldout: bool = True,
+) -> LawFit:
+    """Fit ``law`` to ``points``; raise FitError unless converged and identified.
+
+    ``interval``: "wald" (inverse Hessian) or "bootstrap" (each measured threshold re-drawn from
+    a normal in log space matching its interval, censored ones kept; refit; percentiles). Either
+    is widened by √(χ²/dof) when the law misses the measured thresholds by more than their spread.
+    """
+    law = get(law) if isinstance(law, str) else law
+    k = len(law.params)
+    n_meas = int(points.measured.sum())
+    if n_meas < k + 1:
+        raise FitError(f"{law.name}: {n_meas} measured thresholds, need at least {k + 1} for {k} parameters")
+    theta, nll = _minimize(law, points, _starts(law, points))
+    f = lambda th: negloglik(law, th, points)
+    h = hessian(f, theta)
+    eig = np.linalg.eigvalsh(h)
+    if not np.all(np.isfinite(eig)) or eig.min() <= 1e-8 * max(eig.max(), 1.0):
+        raise FitError(f"{law.name}: parameters not identified by these thresholds (Hessian eigenvalues {eig})")
+    m = points.measured
+    with np.errstate(all="ignore"):
+        pred = law.predict(_unpack(law, theta), points.covariates)
+    z = (points.log_t[m] - np.log(pred[m])) / points.sigma[m]
+    dof = n_meas - k
+    chi2_dof = float(np.sum(z**2) / dof) if dof > 0 else None
+    inflate = math.sqrt(max(chi2_dof or 1.0, 1.0))
+    q = stats.norm.ppf(0.5 + level / 2)
+
+    if interval == "wald":
+        se = np.sqrt(np.diag(np.linalg.inv(h)))
+        lo_th, hi_th = theta - q * se * inflate, theta + q * se * inflate
+    elif interval == "bootstrap":
+        rng = np.random.default_rng(seed)
+        draws = []
+        for _ in range(n_boot):
+            log_t = np.where(m, points.log_t + rng.standard_normal(len(points)) * points.sigma, points.log_t)
+            rep = Points(points.covariates, log_t, points.sigma, points.censored)
+            try:
+                draws.append(_minimize(law, rep, [theta], check=False)[0])
+            except FitError:
+                pass
+        if len(draws) < 0.9 * n_boot:
+            raise FitError(f"{law.name}: only {len(draws)} of {n_boot} bootstrap refits succeeded")
+        draws = np.array(draws)
+        a = (1 - level) / 2
+        lo_th = theta - inflate * (theta - np.quantile(draws, a, axis=0))
+        hi_th = theta + inflate * (np.quantile(draws, 1 - a, axis=0) - theta)
+    else:
+        raise ValueError(f"interval must be 'wald' or 'bootstrap', got {interval!r}")
+
+    value, lo, hi = _unpack(law, theta), _unpack(law, lo_th), _unpack(law, hi_th)
+    n = len(points)
+    return LawFit(
+        name=law.name,
+        formula=law.formula,
+        params={p: (value[p], lo[p], hi[p]) for p in law.params},
+        nll=nll,
+        aic=2 * k + 2 * nll,
+        bic=k * math.log(n) + 2 * nll,
+        heldout=leave_one_out(law, points, theta) if heldout else None,
+        converged=True,
+        n_points=n,
+        n_censored=int((points.censored != 0).sum()),
+        chi2_dof=chi2_dof,
+    )
+
+
+def leave_one_out(law: Law, points: Points, theta: np.ndarray) -> float | None:
+    """RMS error of log threshold when each measured series is predicted from all the others."""
+    errs = []
+    for i in np.flatnonzero(points.measured):
+        rest = points.take(np.arange(len(points)) != i)
+        if rest.measured.sum() < len(law.params):
+            return None
+        try:
+            th, _ = _minimize(law, rest, [theta] + _starts(law, rest)[:2], check=False)
+        except FitError:
+            return None
+        with np.errstate(all="ignore"):
+            pred = law.predict(_unpack(law, th), points.take([i]).covariates)[0]
+        if not pred > 0:
+            return None
+        errs.append(points.log_t[i] - math.log(pred))
+    return float(np.sqrt(np.mean(np.square(errs)))) if errs else None
+
+
+def compare(names: Sequence[str], points: Points, **kwargs) -> list[LawFit]:
+    """Fit every law; a law that fails is recorded (converged False, error), not raised."""
+    out = []
+    for name in names:
+        law = get(name)
+        try:
+            out.append(fit_law(law, points, **kwargs))
+        except FitError as e:
+            out.append(failed(law, str(e), points))
+    return out
+
+
+def best(fits: Sequence[LawFit]) -> LawFit | None:
+    """The converged fit of lowest AIC."""
+    ok = [f for f in fits if f.converged]
+    return min(ok, key=lambda f: f.aic) if ok else None
