@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from lab import experiment
 from lab.spec import Spec
@@ -63,8 +63,20 @@ class Plan:
         return len(self.buckets)
 
 
-def make_plan(spec: Spec, members: list | None = None, *, devices: int = 1, memory_bytes: int | None = None) -> Plan:
-    """Group ``members`` (default: the whole grid) into buckets and chunks."""
+def make_plan(
+    spec: Spec,
+    members: list | None = None,
+    *,
+    devices: int = 1,
+    memory_bytes: int | None = None,
+    select: Callable[[Any], bool] | None = None,
+) -> Plan:
+    """Group ``members`` (default: the whole grid) into buckets and chunks.
+
+    Bucket shapes depend on ``members`` alone; ``select`` then keeps the members to run (this
+    process's share), which are chunked. So a member trains in the same bucket shape whichever
+    process trains it and however much of the sweep is already done.
+    """
     exp = spec.experiment
     members = spec.members() if members is None else members
     memory_bytes = memory_bytes or default_memory_bytes()
@@ -74,8 +86,12 @@ def make_plan(spec: Spec, members: list | None = None, *, devices: int = 1, memo
 
     buckets, used, padded_cost = [], 0.0, 0.0
     for static, group in groups.items():
-        cells = _split_cells(group, exp.padded, spec.run.max_waste, spec.run.max_buckets_per_axis)
+        cost = lambda values, static=static: exp.cost({**dict(static), **values})  # noqa: E731
+        cells = _split_cells(group, exp.padded, cost, spec.run.max_waste, spec.run.max_buckets_per_axis)
         for maxima, cell in sorted(cells.items()):
+            cell = [m for m in cell if select is None or select(m)]
+            if not cell:
+                continue
             shape = static + tuple(zip(exp.padded, maxima))
             per_member = exp.bytes_per_member(dict(shape), spec.train, spec.criterion)
             chunk = chunk_size(len(cell), per_member, devices, memory_bytes * spec.run.memory_fraction, spec.run.chunk)
@@ -87,15 +103,18 @@ def make_plan(spec: Spec, members: list | None = None, *, devices: int = 1, memo
     return Plan(buckets=tuple(buckets), waste=waste, devices=devices, memory_bytes=memory_bytes)
 
 
-def split_axis(values: list, max_waste: float, max_buckets: int) -> list:
+def split_axis(values: list, max_waste: float, max_buckets: int, cost: Callable[[Any], float] | None = None) -> list:
     """Upper edges of the fewest buckets (<= max_buckets) whose padding waste <= max_waste.
 
-    Cost of a bucket = (its members) * (its max); DP over the sorted distinct values for each
-    bucket count, keeping the best split when no count reaches the target.
+    Cost of a bucket = (its members) * cost(its max), against Σ cost(member's value); ``cost``
+    defaults to the value itself. DP over the sorted distinct values for each bucket count,
+    keeping the cheapest split when no count reaches the target.
     """
+    cost = cost or float
     distinct = sorted(set(values))
     counts = [sum(1 for v in values if v == d) for d in distinct]
-    total = sum(c * d for c, d in zip(counts, distinct))
+    unit = [cost(d) for d in distinct]
+    total = sum(c * u for c, u in zip(counts, unit))
     u = len(distinct)
     inf = float("inf")
     # best[b][j]: min padded cost of the first j values in b buckets; arg for back-tracking
@@ -107,9 +126,9 @@ def split_axis(values: list, max_waste: float, max_buckets: int) -> list:
         for j in range(1, u + 1):
             for i in range(j):
                 if best[b - 1][i] < inf:
-                    cost = best[b - 1][i] + sum(counts[i:j]) * distinct[j - 1]
-                    if cost < best[b][j]:
-                        best[b][j], arg[b][j] = cost, i
+                    cost_ij = best[b - 1][i] + sum(counts[i:j]) * unit[j - 1]
+                    if cost_ij < best[b][j]:
+                        best[b][j], arg[b][j] = cost_ij, i
         if best[b][u] < inf and 1 - total / best[b][u] <= max_waste + 1e-12:
             chosen = b
             break
@@ -122,18 +141,25 @@ def split_axis(values: list, max_waste: float, max_buckets: int) -> list:
     return sorted(edges)
 
 
-def _split_cells(group: list, axes: tuple[str, ...], max_waste: float, max_buckets: int) -> dict[tuple, list]:
-    """Split along the first padded axis, then each part along the next (nested, not a product)."""
+def _split_cells(group: list, axes: tuple[str, ...], cost, max_waste: float, max_buckets: int, fixed=None) -> dict[tuple, list]:
+    """Split along the first padded axis, then each part along the next (nested, not a product).
+
+    Along an axis, a value's cost is the kind's cost with the axes already split at their bucket
+    edge and the later ones at the group's maximum (so e.g. m' is weighed against the input width).
+    """
+    fixed = fixed or {}
     if not axes:
         return {(): group}
     axis, rest = axes[0], axes[1:]
-    edges = split_axis([getattr(m, axis) for m in group], max_waste, max_buckets)
+    later = {a: max(getattr(m, a) for m in group) for a in rest}
+    edges = split_axis([getattr(m, axis) for m in group], max_waste, max_buckets,
+                       cost=lambda v: cost({**fixed, **later, axis: v}))
     parts: dict = {}
     for m in group:
         parts.setdefault(_edge_of(getattr(m, axis), edges), []).append(m)
     cells = {}
     for edge, part in parts.items():
-        for sub, members in _split_cells(part, rest, max_waste, max_buckets).items():
+        for sub, members in _split_cells(part, rest, cost, max_waste, max_buckets, {**fixed, axis: edge}).items():
             cells[(edge,) + sub] = members
     return cells
 
@@ -178,6 +204,8 @@ def describe(plan: Plan, spec: Spec) -> str:
     lines = [
         f"sweep {spec.name} (kind {spec.kind}): {plan.n_members} members, {plan.n_programs} programs to compile, "
         f"{plan.n_chunks} chunks on {plan.devices} device(s)",
+        "grid: " + "; ".join([f"{k} = {list(v)}" for k, v in spec.sweep] + [f"seeds = {list(spec.seeds)}"])
+        + ("; fixed: " + ", ".join(f"{k}={v!r}" for k, v in spec.fixed) if spec.fixed else ""),
         f"padding waste {plan.waste:.1%}; chunk memory budget {plan.memory_bytes * spec.run.memory_fraction / 2**30:.1f} GiB per device",
         f"training: {spec.train.steps} steps x batch {spec.train.batch}, {spec.train.evals} evaluation points, "
         f"{spec.train.optimizer}; success: epsilon {spec.criterion.epsilon}, fraction {spec.criterion.fraction}",

@@ -35,6 +35,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -131,7 +132,7 @@ def parse_spec(raw: dict, *, source: str = "<spec>", name: str = "spec") -> Spec
             raise SpecError(f"{source}: unknown key {key!r}; allowed top-level keys: {', '.join(SECTIONS)}")
     if "kind" not in raw:
         raise SpecError(f"{source}: missing 'kind'; one of {experiment.kinds()}")
-    if raw["kind"] not in experiment.kinds():
+    if not isinstance(raw["kind"], str) or raw["kind"] not in experiment.kinds():
         raise SpecError(f"{source}: kind = {raw['kind']!r} is unknown; allowed: {experiment.kinds()}")
     exp = experiment.get(raw["kind"])
     hints = typing.get_type_hints(exp.member)
@@ -149,14 +150,15 @@ def parse_spec(raw: dict, *, source: str = "<spec>", name: str = "spec") -> Spec
                 )
     for key in set(fixed) & set(sweep):
         raise SpecError(f"{source}: {key!r} is both in [fixed] and [sweep]; keep one")
-    for key, value in fixed.items():
-        _check_type(source, f"[fixed] {key}", value, hints[key])
+    fixed = {key: _check_type(source, f"[fixed] {key}", value, hints[key]) for key, value in fixed.items()}
 
     axes = {}
     for key, value in sweep.items():
         axes[key] = _axis(source, key, value, hints[key], sweep)
     resolved = _resolve_relative(source, axes, fixed)
 
+    if not isinstance(raw.get("description", ""), str):
+        raise SpecError(f"{source}: description = {raw['description']!r} has the wrong type; expected a string")
     seeds = _seeds(source, raw.get("seeds", 1))
     train = _section_dataclass(source, raw, "train", TrainConfig)
     criterion = _section_dataclass(source, raw, "success", Criterion)
@@ -193,12 +195,34 @@ def expand(spec: Spec, source: str) -> list:
             try:
                 member = exp.member(**values, seed=seed)
             except (ValueError, TypeError) as e:
-                shown = ", ".join(f"{k}={values[k]!r}" for k in keys) or "the fixed settings"
-                raise SpecError(f"{source}: impossible member ({shown}): {e}") from None
+                raise SpecError(_impossible(source, spec, combo, values, str(e))) from None
             if member not in seen:
                 seen.add(member)
                 members.append(member)
     return members
+
+
+def _impossible(source: str, spec: Spec, combo: tuple, values: dict, reason: str) -> str:
+    """Name the key (and its section and value) that a member's own validation rejected."""
+    swept = dict(zip((k for k, _ in spec.sweep), combo))
+    key = _blame(reason, list(values))
+    member = ", ".join(f"{k}={values[k]!r}" for k in swept)
+    if key is None:
+        return f"{source}: impossible member ({member or 'the [fixed] settings'}): {reason}"
+    if key in swept:
+        how = f" (= {swept[key]!r} with {swept[key].per}={values[swept[key].per]!r})" if isinstance(swept[key], _Relative) else ""
+        where = f"[sweep] {key} = {values[key]!r}{how}"
+    elif key in dict(spec.fixed):
+        where = f"[fixed] {key} = {values[key]!r}"
+    else:
+        where = f"{key} = {values[key]!r} (the default; set it in [fixed] or [sweep])"
+    return f"{source}: {where} is impossible: {reason}" + (f" (member {member})" if member else "")
+
+
+def _blame(reason: str, keys: list[str]) -> str | None:
+    """The key that a validation message is about: the first of ``keys`` it mentions as a word."""
+    found = [(m.start(), k) for k in keys if (m := re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", reason))]
+    return min(found)[1] if found else None
 
 
 @dataclass(frozen=True)
@@ -230,7 +254,7 @@ def _allowed_types(hint) -> tuple[type, ...]:
 
 def _check_type(source: str, where: str, value, hint) -> Any:
     allowed = _allowed_types(hint)
-    if value == "none" and type(None) in allowed:
+    if isinstance(value, str) and value == "none" and type(None) in allowed:
         return None
     ok = any(
         (t is float and isinstance(value, (int, float)) and not isinstance(value, bool))
@@ -241,6 +265,8 @@ def _check_type(source: str, where: str, value, hint) -> Any:
     if not ok:
         names = " or ".join("none" if t is type(None) else t.__name__ for t in allowed)
         raise SpecError(f"{source}: {where} = {value!r} has the wrong type; expected {names}")
+    if isinstance(value, int) and not isinstance(value, bool) and float in allowed and int not in allowed:
+        return float(value)  # lr = 1 and lr = 1.0 are the same member (same id, same row)
     return value
 
 
@@ -299,7 +325,7 @@ def _resolve_relative(source: str, axes: dict, fixed: dict) -> dict:
 def _seeds(source: str, value) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return tuple(range(value))
-    if isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
         if len(set(value)) != len(value):
             raise SpecError(f"{source}: seeds = {value!r} repeats a seed")
         return tuple(value)
@@ -309,11 +335,14 @@ def _seeds(source: str, value) -> tuple[int, ...]:
 def _section_dataclass(source: str, raw: dict, section: str, cls):
     table = _table(raw, section, source)
     hints = typing.get_type_hints(cls)
+    values = {}
     for key, value in table.items():
         if key not in hints:
             raise SpecError(f"{source}: [{section}] unknown key {key!r}; allowed: {', '.join(hints)}")
-        _check_type(source, f"[{section}] {key}", value, hints[key])
+        values[key] = _check_type(source, f"[{section}] {key}", value, hints[key])
     try:
-        return cls(**table)
+        return cls(**values)
     except ValueError as e:
-        raise SpecError(f"{source}: [{section}] {e}") from None
+        key = _blame(str(e), list(values)) or _blame(str(e), list(hints))
+        shown = f" {key} = {values.get(key, getattr(cls(), key, None))!r}" if key else ""
+        raise SpecError(f"{source}: [{section}]{shown}: {e}") from None

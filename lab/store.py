@@ -10,7 +10,8 @@ Layout of RUN_DIR:
 
 Rows are flat dicts: the member's config fields, ``id``, ``status`` ("ok" | "diverged"),
 ``success`` (at the end of training), per-evaluation-point metric lists, and ``version``.
-Load them with ``lab.load_rows(run_dir)`` or, in pandas, ``pandas.DataFrame(lab.load_rows(run_dir))``.
+Load them with ``lab.store.load_rows(run_dir)`` (list of dicts) or ``lab.store.load_frame(run_dir)``
+(a pandas DataFrame; pandas is optional).
 """
 
 from __future__ import annotations
@@ -61,6 +62,20 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)  # the rename itself survives a power cut
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. platforms that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_rows(run_dir: str | Path, rows: list[dict], tag: str) -> Path:
@@ -85,6 +100,15 @@ def load_rows(run_dir: str | Path) -> list[dict]:
                     seen.add(row["id"])
                     rows.append(row)
     return rows
+
+
+def load_frame(run_dir: str | Path):
+    """The rows of a run as a pandas DataFrame, one row per member (pandas is optional)."""
+    try:
+        import pandas as pd
+    except ImportError as e:
+        raise ImportError("lab.store.load_frame needs pandas (pip install pandas); lab.store.load_rows needs nothing") from e
+    return pd.DataFrame(load_rows(run_dir))
 
 
 def done_ids(run_dir: str | Path) -> set[str]:

@@ -34,7 +34,9 @@ class RunResult:
     plan: Plan  # what this process trained in this invocation
     trained: int
     skipped: int  # members already landed before this invocation
-    complete: bool  # every member of the grid has a row
+    complete: bool  # every member of the grid has a row (known to process 0, which merges)
+    process_index: int = 0  # this process under jax.distributed; only process 0 merges and analyses
+    process_count: int = 1
 
 
 def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> None:
@@ -47,10 +49,10 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """lab's version, plus the git commit of its source tree when there is one."""
+    """lab's version, plus the git commit of its source tree when there is one ("-dirty": edited)."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(lab.__file__).parent,
+            ["git", "describe", "--always", "--dirty"], cwd=Path(lab.__file__).parent,
             capture_output=True, text=True, timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -88,42 +90,52 @@ def run_sweep(
     members = spec.members()
     ids = [experiment.member_id(m) for m in members]
     done = store.done_ids(run_dir)
-    mine = [m for m, i in zip(members, ids) if i not in done and owner(i, nproc) == pid]
-    plan = make_plan(spec, mine, devices=len(jax.local_devices()))
+    # Buckets come from the whole grid and chunks from this process's whole share, done or not: a
+    # resumed run replays exactly the chunks of an uninterrupted one (skipping those that landed).
+    plan = make_plan(spec, members, devices=len(jax.local_devices()),
+                     select=lambda m: owner(experiment.member_id(m), nproc) == pid)
+    todo = sum(experiment.member_id(m) not in done for b in plan.buckets for m in b.members)
 
-    bar = Progress(len(mine), desc=f"{spec.name}" + (f" [process {pid}/{nproc}]" if nproc > 1 else "")) if progress and mine else None
+    desc = spec.name + (f" [process {pid}/{nproc}]" if nproc > 1 else "")
+    bar = Progress(todo, desc=desc) if progress and todo else None
     trained = 0
     for b_index, bucket in enumerate(plan.buckets):
         for chunk in bucket.chunks():
+            missing = [i for i, m in enumerate(chunk) if experiment.member_id(m) not in done]
+            if not missing:
+                continue
             if max_members is not None and trained >= max_members:
                 break
-            padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))
+            padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))  # filler rows are dropped
             metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.criterion)
-            rows = [member_row(exp, m, jax.tree.map(lambda a, i=i: a[i], metrics)) for i, m in enumerate(chunk)]
+            rows = [member_row(exp, chunk[i], jax.tree.map(lambda a, i=i: a[i], metrics)) for i in missing]
             tag = hashlib.sha256(",".join(r["id"] for r in rows).encode()).hexdigest()[:12]
             store.write_rows(run_dir, rows, f"p{pid}-b{b_index}-{tag}")
-            trained += len(chunk)
+            trained += len(rows)
             if bar:
-                bar.update(len(chunk), note=f"bucket {b_index + 1}/{plan.n_programs}")
+                bar.update(len(rows), note=f"bucket {b_index + 1}/{plan.n_programs}")
     if bar:
         bar.close()
 
     complete = _wait_for_all(run_dir, set(ids), merge_timeout if nproc > 1 else 0.0) if pid == 0 else False
     if pid == 0:
         store.merge(run_dir, order=ids)
-    return RunResult(run_dir=Path(run_dir), spec=spec, plan=plan, trained=trained, skipped=len(done), complete=complete)
+    return RunResult(run_dir=Path(run_dir), spec=spec, plan=plan, trained=trained, skipped=len(done & set(ids)),
+                     complete=complete, process_index=pid, process_count=nproc)
 
 
 def member_row(exp: experiment.Experiment, member, metrics: dict) -> dict:
     """The stored row of one trained member."""
     finite = bool(np.all(np.isfinite(np.asarray(metrics["loss"]))))
+    success_E = np.asarray(metrics["success"]).astype(bool)
     row = dataclasses.asdict(member)
     row.update(exp.row_metrics(member, metrics))
     row.update(
         id=experiment.member_id(member),
         kind=exp.name,
         status="ok" if finite else "diverged",
-        success=bool(np.asarray(metrics["success"])[-1]) and finite,
+        success=bool(success_E[-1]) and finite,  # at the end of training
+        success_evals=success_E.tolist(),  # at each evaluation point
         version=code_version(),
     )
     return row

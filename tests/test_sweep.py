@@ -1,0 +1,211 @@
+"""The sweep runner: complete rows, resume after a partial run or kill -9, independence of chunking
+and packing, divergence, refusal of a changed spec, and the progress line."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab import experiment, store
+from lab.progress import Progress
+from lab.sweep import member_row, run_sweep
+from lab.spec import load_spec
+
+TINY = Path(__file__).parent / "specs" / "tiny.toml"
+ROOT = Path(__file__).parent.parent
+DISCRETE = ("status", "success", "success_evals", "frac_ok", "n", "m_out", "seed", "lr", "id")
+
+
+@pytest.fixture(scope="session")
+def jax_cache(tmp_path_factory):
+    """One persistent compilation cache for this session's runs and subprocesses."""
+    path = tmp_path_factory.getbasetemp() / "jax-cache"
+    os.environ.setdefault("LAB_JAX_CACHE", str(path))
+    return os.environ["LAB_JAX_CACHE"]
+
+
+def variant(tmp_path: Path, name: str, **replace: str) -> Path:
+    """tests/specs/tiny.toml with some lines replaced (key -> new 'key = value' line)."""
+    lines = TINY.read_text().splitlines()
+    for key, line in replace.items():
+        hits = [i for i, old in enumerate(lines) if old.split("=")[0].strip() == key]
+        assert len(hits) == 1, key
+        lines[hits[0]] = line
+    path = tmp_path / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def by_id(rows):
+    return {r["id"]: r for r in rows}
+
+
+def without_version(rows):
+    """Rows by id, less the code version (other commits may land between two processes' starts)."""
+    return {r["id"]: {k: v for k, v in r.items() if k != "version"} for r in rows}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, jax_cache):
+    """An uninterrupted run of the tiny sweep."""
+    out = tmp_path_factory.mktemp("reference")
+    result = run_sweep(TINY, out, progress=False)
+    return result, store.load_rows(out)
+
+
+def test_uninterrupted_run_writes_one_full_row_per_member(reference):
+    result, rows = reference
+    spec = result.spec
+    assert result.complete and result.trained == 8 and result.skipped == 0
+    assert result.plan.n_programs == 1 and result.plan.n_chunks == 4
+    assert sorted(r["id"] for r in rows) == sorted(experiment.member_id(m) for m in spec.members())
+    for row in rows:
+        for field in spec.experiment.fields():
+            assert field in row
+        assert row["kind"] == "superposition" and row["status"] == "ok"
+        assert isinstance(row["success"], bool) and row["version"].startswith("0.1.0")
+        for metric in ("loss", "success_evals", "frac_ok", "fnr_max", "fpr_max"):
+            assert len(row[metric]) == spec.train.evals  # one value per evaluation point
+    merged = [json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in merged] == [experiment.member_id(m) for m in spec.members()]  # grid order
+    assert by_id(merged) == by_id(rows)
+    assert (result.run_dir / "spec.toml").read_text() == TINY.read_text()
+
+
+def test_resumed_run_trains_only_missing_members_and_equals_uninterrupted(tmp_path, reference):
+    out = tmp_path / "run"
+    first = run_sweep(TINY, out, progress=False, max_members=3)
+    assert not first.complete and first.trained == 4  # whole chunks of 2 land
+    assert len(store.load_rows(out)) == 4
+    second = run_sweep(TINY, out, progress=False)
+    assert second.complete and (second.trained, second.skipped) == (4, 4)
+    third = run_sweep(TINY, out, progress=False)
+    assert (third.trained, third.skipped) == (0, 8)
+    assert by_id(store.load_rows(out)) == by_id(reference[1])  # bit for bit
+
+
+def test_results_do_not_depend_on_bucket_packing_or_chunk_size(tmp_path, reference):
+    # n=3, m'=2 alone: a bucket of exactly that shape and chunks of 1, where the reference trained
+    # them padded to n<=6, m'<=4 in chunks of 2 beside other members
+    spec = variant(tmp_path, "alone", n="n = [3]", m_out="m_out = [2]", chunk="chunk = 1")
+    result = run_sweep(spec, tmp_path / "alone", progress=False)
+    assert result.plan.buckets[0].shape_dict["n"] == 3 and result.plan.buckets[0].chunk == 1
+    ref = by_id(reference[1])
+    rows = store.load_rows(tmp_path / "alone")
+    assert len(rows) == 2
+    for row in rows:
+        assert_same_results(row, ref[row["id"]])
+
+
+def assert_same_results(row, ref):
+    """Same member, same outcome; float metrics equal up to float32 reassociation."""
+    assert row.keys() == ref.keys()
+    for key in row:
+        if key in DISCRETE or not isinstance(row[key], (list, float)):
+            assert row[key] == ref[key], key
+        else:
+            np.testing.assert_allclose(row[key], ref[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_diverging_member_is_marked_and_leaves_the_other_untouched(tmp_path, reference):
+    spec = variant(tmp_path, "diverge", n="n = [6]", m_out="m_out = [4]", lr="lr = [0.05, 1e38]", seeds="seeds = 1")
+    spec.write_text(spec.read_text().replace("lr = [0.05, 1e38]", "").replace("[sweep]", "[sweep]\nlr = [0.05, 1e38]"))
+    result = run_sweep(spec, tmp_path / "diverge", progress=False)
+    assert result.plan.n_chunks == 1  # both in one program call
+    rows = {r["lr"]: r for r in store.load_rows(tmp_path / "diverge")}
+    assert rows[1e38]["status"] == "diverged" and rows[1e38]["success"] is False
+    assert not np.isfinite(rows[1e38]["loss"]).all()
+    assert rows[0.05]["status"] == "ok"
+    alone = next(r for r in reference[1] if (r["n"], r["m_out"], r["seed"]) == (6, 4, 0))
+    assert_same_results(rows[0.05], alone)
+
+
+def test_member_row_marks_non_finite_loss_diverged():
+    exp = experiment.get("superposition")
+    member = load_spec(TINY).members()[0]
+    metrics = {"loss": np.array([0.5, np.inf]), "success": np.array([True, True]), "frac_ok": np.array([1.0, 1.0]),
+               "fnr": np.zeros((2, 4)), "fpr": np.zeros((2, 4))}
+    assert member_row(exp, member, metrics)["status"] == "diverged"
+    assert member_row(exp, member, metrics)["success"] is False
+    metrics["loss"] = np.array([0.5, 0.4])
+    assert member_row(exp, member, metrics)["status"] == "ok" and member_row(exp, member, metrics)["success"] is True
+
+
+def test_changed_spec_is_refused_and_execution_options_are_not(tmp_path, reference):
+    run_dir = reference[0].run_dir
+    changed = variant(tmp_path, "tiny", steps="steps = 800")
+    with pytest.raises(store.RunDirMismatch, match=r"different spec \(changed: train\)"):
+        run_sweep(changed, run_dir, progress=False)
+    faster = variant(tmp_path, "tiny", chunk="chunk = 4")  # execution only: same results, allowed
+    assert run_sweep(faster, run_dir, progress=False).trained == 0
+    assert by_id(store.load_rows(run_dir)) == by_id(reference[1])
+
+
+def test_kill_9_mid_sweep_then_rerun_equals_uninterrupted(tmp_path, jax_cache):
+    from lab.cli import main
+
+    # long enough chunks (one member each) that the sweep is caught between chunks
+    spec = variant(tmp_path, "slow", steps="steps = 30000", chunk="chunk = 1", n="n = [6]")
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", str(spec), "--out", str(killed), "--no-analysis"],
+                            cwd=ROOT, env={**os.environ, "LAB_JAX_CACHE": jax_cache},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not list((killed / "rows").glob("*.jsonl")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    landed = len(store.load_rows(killed))
+    assert 1 <= landed < 4, landed
+    assert main(["run", str(spec), "--out", str(killed), "--no-analysis", "--quiet"]) == 0
+    uninterrupted = run_sweep(spec, tmp_path / "uninterrupted", progress=False)
+    resumed = store.load_rows(killed)
+    assert len(resumed) == 4 and len({r["id"] for r in resumed}) == 4
+    assert without_version(resumed) == without_version(store.load_rows(uninterrupted.run_dir))
+    merged = (killed / "results.jsonl").read_text().splitlines()
+    assert len(merged) == 4
+
+
+class FakeStream(io.StringIO):
+    def __init__(self, tty: bool):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_line_shows_done_rate_and_eta():
+    bar = Progress(4, desc="tiny", stream=FakeStream(False))
+    bar.start, bar.done = 0.0, 2
+    line = bar.line(10.0, note="bucket 1/2")
+    assert line.startswith("tiny [############............] 2/4 members")
+    assert "0.2/s" in line and "elapsed    10s" in line and "eta    10s" in line and line.endswith("bucket 1/2")
+    bar.done = 0
+    assert "eta     ?" in bar.line(5.0)
+
+
+def test_progress_throttles_on_pipes_and_redraws_on_terminals():
+    pipe = FakeStream(False)
+    bar = Progress(3, stream=pipe, min_interval=1e9)
+    bar.update(1)
+    bar.update(1)
+    assert pipe.getvalue() == ""  # throttled
+    bar.update(1)
+    bar.close()
+    assert pipe.getvalue().count("\n") == 1 and "3/3 members" in pipe.getvalue()  # the final line always
+    term = FakeStream(True)
+    bar = Progress(2, stream=term, min_interval=1e9)
+    bar.update(1)
+    bar.update(1)
+    bar.close()
+    out = term.getvalue()
+    assert out.count("\r") == 2 and "1/2 members" in out and out.endswith("\n")
