@@ -216,9 +216,12 @@ def _attention(report: FitReport) -> list[str]:
         out.append(f"{pref} (ΔAIC = {abs(d):.1f}{'; weak' if abs(d) < 2 else ''})")
     p2 = _law(report, "power2")
     if p2 is not None:
+        ms = sorted({float(s.key["m_edges"]) for s in report.series if s.censored is None})
+        # local slope of m' log m' over the measured m': 1 + 1/log m'
+        slope = float(np.polyfit(np.log(ms), np.log(np.multiply(ms, np.log(ms))), 1)[0]) if len(ms) > 1 else 1.0
         out.append(
-            f"free exponents: D_K ∝ m'^α/d_model^β with α = {_interval(p2, 'alpha')} (m' log m' ≈ α slightly above 1), "
-            f"β = {_interval(p2, 'beta')} (theory: 1)"
+            f"free exponents: D_K ∝ m'^α/d_model^β with α = {_interval(p2, 'alpha')} (m' log m' has local slope "
+            f"{slope:.2f} here, m' has 1), β = {_interval(p2, 'beta')} (theory: 1)"
         )
     icpt = _law(report, "mlogm_over_d_icpt")
     if icpt is not None:
