@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab import analysis, overlays, report, sweep
+from lab import analysis, overlays, report, store, sweep
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 QUICK = ("superposition-quick", "attention-quick")
@@ -32,7 +32,7 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
               sweeps_dir: str | Path = SWEEPS_DIR, progress: bool = True) -> Path:
     """Run, fit and draw every sweep; returns the report's path (figures_dir/report.md)."""
     runs_dir, figures_dir = Path(runs_dir), Path(figures_dir)
-    run_dirs, figures, timings = [], [], []
+    run_dirs, figures, timings, extra_figures = [], [], [], []
     for path in sweep_paths(quick, sweeps_dir):
         t0 = time.perf_counter()
         _say(progress, f"== {path.stem}: training")
@@ -42,11 +42,15 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
         _say(progress, f"== {path.stem}: constructions, fit and figures")
         extra = overlays.for_run(result.run_dir)
         summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, extra=extra)
+        if extra and "construction_rows" in extra:  # neurons and parameters of the construction vs theory
+            from lab.plots import construction
+
+            rows = store.load_rows(result.run_dir)
+            extra_figures += construction.figures(rows, summary.fit, figures_dir, extra)
         _say(progress, summary.text)
         run_dirs.append(result.run_dir)
         figures.append(list(summary.figures))
         timings.append((path.stem, time.perf_counter() - t0, result.trained))
-    extra_figures = overlays.standalone_figures(figures_dir, quick=quick)
     intro = [
         report.Block("p", "Produced by `lab reproduce" + (" --quick" if quick else "") + "`. Wall time per sweep: "
                      + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings) + "."),

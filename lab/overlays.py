@@ -1,0 +1,65 @@
+"""Explicit constructions measured at a run's own task settings, for the run's figures.
+
+For each kind that has a construction, ``for_run(run_dir)`` measures the smallest working
+construction at the resource values the run swept (same task, same success criterion) and returns
+the figures' ``extra`` dict, so trained capacity, construction and theory are drawn side by side.
+The measurement is cached in RUN_DIR/construction.json (re-running reproduce does not redo it).
+A kind without a construction simply has no entry in OVERLAYS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from lab import store
+from lab.criterion import Criterion
+
+
+def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
+    """Smallest n of the 2-AND / permutation construction at each m' of the run (lab.construction)."""
+    from lab import construction
+
+    groups: dict[tuple, set] = {}
+    for r in rows:
+        if r["op"] in ("and", "perm") and r.get("d") is None:
+            groups.setdefault((r["m"], r["s"], r["p"], r["op"]), set()).add(int(r["m_out"]))
+    measured = []
+    for (m, s, p, op), m_outs in sorted(groups.items(), key=repr):
+        measured += construction.measure(m, s, sorted(m_outs), op, seeds=(0, 1, 2), criterion=criterion, p=p)
+    return {"construction": construction.overlay(measured), "construction_rows": measured} if measured else {}
+
+
+def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
+    """Smallest D_K of the compressed graph construction per (m, d_model, graph, m') of the run."""
+    from lab import attention_construction
+
+    configs = sorted({(r["m"], r["d_model"], r["graph"], r["m_edges"]) for r in rows})
+    dks = sorted({int(r["dk"]) for r in rows} | {1, max(r["d_model"] for r in rows)})
+    points = attention_construction.construction_points(configs, dks=dks)
+    return {"construction": points} if points["dk"] else {}
+
+
+OVERLAYS: dict[str, Callable[[list[dict], Criterion], dict]] = {
+    "superposition": superposition_overlay,
+    "attention": attention_overlay,
+}
+
+
+def for_run(run_dir: str | Path) -> dict | None:
+    """The figures' ``extra`` for a run (cached in RUN_DIR/construction.json); None if its kind has none."""
+    run_dir = Path(run_dir)
+    meta = store.read_meta(run_dir)
+    make = OVERLAYS.get(meta["kind"])
+    if make is None:
+        return None
+    cache = run_dir / "construction.json"
+    if cache.exists():
+        cached = json.loads(cache.read_text())
+        if cached.get("digest") == meta["digest"]:
+            return cached["extra"]
+    criterion = Criterion(**meta["identity"]["success"])
+    extra = make(store.load_rows(run_dir), criterion)
+    store.atomic_write(cache, json.dumps({"digest": meta["digest"], "extra": extra}, indent=1))
+    return extra
