@@ -4,7 +4,7 @@ A law predicts a threshold (in resource units) from a series' covariates. Laws a
 space by maximum likelihood: an uncensored threshold t_i with interval-derived spread σ_i
 contributes N(log t_i; log f(x_i), σ_i); a censored one contributes the probability of lying
 beyond its bound (a Tobit term), so "capacity above 16n" constrains the fit instead of being
-dropped. Optimisation is multi-start BFGS with an explicit convergence check (the optimum is
+dropped. Optimisation is multi-start Levenberg-Marquardt with an explicit convergence check (the optimum is
 reached from two starts, a small gradient, a positive-definite Hessian); otherwise FitError.
 Lesson from Epoch's Chinchilla replication (arXiv 2404.10102): an unconverged fit is not a result.
 
@@ -180,25 +180,37 @@ def failed(law: Law, error: str, points: Points | None = None) -> LawFit:
 
 
 def _unpack(law: Law, theta: np.ndarray) -> dict[str, float]:
-    return {p: float(math.exp(t)) if p in law.positive else float(t) for p, t in zip(law.params, theta)}
+    with np.errstate(over="ignore"):
+        return {p: float(np.exp(t)) if p in law.positive else float(t) for p, t in zip(law.params, theta)}
 
 
 def _pack(law: Law, params: Mapping[str, float]) -> np.ndarray:
     return np.array([math.log(params[p]) if p in law.positive else params[p] for p in law.params])
 
 
-def negloglik(law: Law, theta: np.ndarray, pts: Points) -> float:
-    """−log L of the thresholds under the law (Gaussian in log space, Tobit for censored)."""
+INVALID = 1e6  # residual of a point where the law predicts a non-positive or non-finite threshold
+
+
+def residuals(law: Law, theta: np.ndarray, pts: Points) -> np.ndarray:
+    """r with −log L = ½·Σ r² + const: z-scores of measured points, √(−2 log P) of censored ones.
+
+    A censored point above its bound has P(log t > log bound) = Φ(−z); below it, Φ(z). Every term
+    of −log L is non-negative, so the fit is a least-squares problem (fast Levenberg-Marquardt).
+    """
     with np.errstate(all="ignore"):
         pred = law.predict(_unpack(law, theta), pts.covariates)
     if not np.all(np.isfinite(pred)) or np.any(pred <= 0):
-        return 1e12  # a law must predict positive thresholds everywhere it is fitted
+        return np.full(len(pts), INVALID)  # a law must predict positive thresholds where fitted
     z = (pts.log_t - np.log(pred)) / pts.sigma
+    log_p = special.log_ndtr(-pts.censored * z)  # only used where censored != 0
+    return np.where(pts.censored == 0, z, np.sqrt(np.maximum(-2.0 * log_p, 0.0)))
+
+
+def negloglik(law: Law, theta: np.ndarray, pts: Points) -> float:
+    """−log L of the thresholds under the law (Gaussian in log space, Tobit for censored)."""
     m = pts.censored == 0
-    nll = np.sum(0.5 * z[m] ** 2 + np.log(pts.sigma[m])) + 0.5 * math.log(2 * math.pi) * np.count_nonzero(m)
-    # above the bound: P(log t > log bound) = Φ(−z); below: Φ(z)
-    nll -= np.sum(special.log_ndtr(-z[pts.censored == 1])) + np.sum(special.log_ndtr(z[pts.censored == -1]))
-    return float(nll)
+    const = np.sum(np.log(pts.sigma[m])) + 0.5 * math.log(2 * math.pi) * np.count_nonzero(m)
+    return float(0.5 * np.sum(residuals(law, theta, pts) ** 2) + const)
 
 
 def _starts(law: Law, pts: Points) -> list[np.ndarray]:
@@ -219,24 +231,28 @@ def _starts(law: Law, pts: Points) -> list[np.ndarray]:
 
 
 def _minimize(law: Law, pts: Points, starts: list[np.ndarray], check: bool = True) -> tuple[np.ndarray, float]:
-    f = lambda th: negloglik(law, th, pts)
+    """Best of Levenberg-Marquardt runs from ``starts``; with ``check``, FitError unless converged:
+    at least two starts reach the best optimum and the gradient there is small."""
+    fun = lambda th: residuals(law, th, pts)
     results = []
     for x0 in starts:
-        res = optimize.minimize(f, x0, method="BFGS", options={"gtol": 1e-7, "maxiter": 2000})
-        if np.isfinite(res.fun) and res.fun < 1e11:
-            results.append(res)
+        if np.any(fun(x0) >= INVALID):
+            continue
+        res = optimize.least_squares(fun, x0, method="lm" if len(pts) >= len(x0) else "trf", xtol=1e-12, ftol=1e-12, gtol=1e-12)
+        if res.status > 0 and np.all(np.abs(res.fun) < INVALID):
+            results.append((negloglik(law, res.x, pts), res.x))
     if not results:
         raise FitError(f"{law.name}: no start gave a finite likelihood")
-    results.sort(key=lambda r: r.fun)
-    best = results[0]
+    results.sort(key=lambda r: r[0])
+    best_f, best_x = results[0]
     if check:
-        agree = sum(abs(r.fun - best.fun) <= 1e-5 * (1 + abs(best.fun)) for r in results)
-        grad = optimize.approx_fprime(best.x, f, 1e-7)
+        agree = sum(abs(f - best_f) <= 1e-6 * (1 + abs(best_f)) for f, _ in results)
         if agree < 2:
-            raise FitError(f"{law.name}: only one of {len(starts)} starts reached the best optimum (NLL {best.fun:.4g})")
-        if not np.all(np.isfinite(grad)) or np.max(np.abs(grad)) > 1e-2 * (1 + abs(best.fun)):
+            raise FitError(f"{law.name}: only one of {len(starts)} starts reached the best optimum (NLL {best_f:.4g})")
+        grad = optimize.approx_fprime(best_x, lambda th: negloglik(law, th, pts), 1e-7)
+        if not np.all(np.isfinite(grad)) or np.max(np.abs(grad)) > 1e-3 * (1 + abs(best_f)):
             raise FitError(f"{law.name}: gradient at the optimum is not small ({np.max(np.abs(grad)):.3g})")
-    return best.x, float(best.fun)
+    return best_x, float(best_f)
 
 
 def hessian(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-4) -> np.ndarray:

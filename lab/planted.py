@@ -53,7 +53,8 @@ def analysis_for(kind: str) -> experiment.Analysis:
 def member_defaults(kind: str) -> dict[str, Any]:
     try:
         exp = experiment.get(kind)
-        return {f.name: f.default for f in dataclasses.fields(exp.member) if f.name != "seed"}
+        fields = dataclasses.fields(exp.member)
+        return {f.name: f.default for f in fields if f.name != "seed" and f.default is not dataclasses.MISSING}
     except KeyError:
         return dict(DEFAULTS[kind])
 
