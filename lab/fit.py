@@ -165,6 +165,9 @@ def _common(report: FitReport) -> list[str]:
     n_meas = sum(s.censored is None for s in report.series)
     n_cens = len(report.series) - n_meas
     out = [f"{len(report.series)} series: {n_meas} thresholds measured, {n_cens} censored (bounds)"]
+    split = _varying_keys(report.series, report.covariates)
+    if split:
+        out.append(f"series also differ in {', '.join(split)}: the laws are fitted across all of them (one threshold per series)")
     if report.best is None:
         needed = min(len(laws.get(n).params) for n in (f.name for f in report.laws)) + 1 if report.laws else 2
         out.append(f"not enough thresholds: {n_meas} measured, the simplest law needs {needed}; widen the sweep of {report.resource}")

@@ -1,0 +1,96 @@
+"""Fit reports: schema of fit.json, table and verdicts, too few thresholds, figures on planted runs."""
+
+import json
+
+import pytest
+
+from lab import fit, planted, store
+from lab.laws import get
+
+
+def around(law, params, lo=0.25, hi=4.0, num=9, cap=None):
+    def grid(cov):
+        t = get(law).predict(params, {k: [v] for k, v in cov.items()})[0]
+        return [r for r in planted.geometric(lo * t, hi * t, num, integer=False) if cap is None or r <= cap]
+
+    return grid
+
+
+@pytest.fixture(scope="module")
+def super_rows():
+    truth = {"c": 0.6}
+    return planted.simulate("superposition", "n2_over_log", truth, {"n": [8, 16, 32, 64]}, around("n2_over_log", truth, cap=300.0), seeds=3, rng=0)
+
+
+@pytest.fixture(scope="module")
+def super_report(super_rows):
+    return fit.fit_rows("superposition", super_rows, n_boot=30)
+
+
+def test_fit_json_schema(super_report):
+    d = json.loads(json.dumps(super_report.to_dict()))
+    assert {"kind", "resource", "direction", "covariates", "series", "laws", "best", "verdicts"} <= set(d)
+    assert d["kind"] == "superposition" and d["resource"] == "m_out" and d["direction"] == "decreasing"
+    for s in d["series"]:
+        assert {"key", "threshold", "lo", "hi", "censored", "bound", "width", "seeds"} <= set(s)
+        assert (s["threshold"] is None) == (s["censored"] is not None)
+    assert any(s["censored"] == "above" for s in d["series"])  # n=64 exceeds the capped sweep
+    for law in d["laws"]:
+        assert {"name", "formula", "params", "aic", "bic", "heldout", "converged"} <= set(law)
+        for p in law["params"].values():
+            assert p["lo"] <= p["value"] <= p["hi"]
+    assert d["best"] in {law["name"] for law in d["laws"]}
+
+
+def test_table_and_superposition_verdicts(super_report):
+    text = super_report.table()
+    for law in ("n2_over_log", "power", "n2", "n_log_n", "linear"):
+        assert law in text
+    verdicts = " ".join(super_report.verdicts)
+    assert "exponent α =" in verdicts and "n²/log n" in verdicts
+    assert "best law by AIC" in verdicts
+    a, lo, hi = next(f for f in super_report.laws if f.name == "power").params["alpha"]
+    assert hi < 2.0 and "upper bound consistent" in verdicts  # planted n²/log n: exponent below 2
+
+
+def test_attention_verdicts():
+    truth = {"c": 1.0}
+    rows = planted.simulate(
+        "attention", "mlogm_over_d", truth, {"m_edges": [16, 32, 64, 128, 256], "d_model": [8, 16, 32]},
+        around("mlogm_over_d", truth), seeds=3, rng=2,
+    )
+    report = fit.fit_rows("attention", rows, n_boot=0, law_interval="wald")
+    text = " ".join(report.verdicts)
+    assert "D_K·d_model/(m' log m') = c = " in text
+    assert "m' log m' law preferred over m'" in text
+    c, lo, hi = next(f for f in report.laws if f.name == "mlogm_over_d").params["c"]
+    assert lo <= 1.0 <= hi
+
+
+def test_too_few_thresholds_is_a_verdict_not_a_crash():
+    # every series always succeeds: only bounds
+    rows = planted.simulate("superposition", "n2", {"c": 100.0}, {"n": [8, 16]}, [4, 8, 16], seeds=2, rng=0)
+    report = fit.fit_rows("superposition", rows, n_boot=10)
+    assert report.best is None and all(not f.converged for f in report.laws)
+    assert any("not enough thresholds" in v for v in report.verdicts)
+    assert "not fitted" in report.table()
+    json.dumps(report.to_dict())
+
+
+def test_write_fit_on_a_run_dir(tmp_path, super_rows):
+    (tmp_path / "rows").mkdir()
+    store.atomic_write(tmp_path / "run.json", json.dumps({"kind": "superposition", "name": "planted"}))
+    store.write_rows(tmp_path, super_rows, "planted")
+    path = fit.write_fit(tmp_path, n_boot=10)
+    d = json.loads(path.read_text())
+    assert path == tmp_path / "fit.json" and d["kind"] == "superposition" and len(d["series"]) == 4
+
+
+def test_figures_are_written(tmp_path, super_rows, super_report):
+    from lab.plots import make_figures
+
+    extra = {"construction": {"n": [16, 32], "m_out": [40, 120]}}
+    paths = make_figures("superposition", super_rows, super_report.to_dict(), tmp_path, extra=extra)
+    names = {p.name for p in paths}
+    assert {"capacity.png", "capacity.pdf", "success.png", "success.pdf", "residuals.png", "residuals.pdf"} <= names
+    assert all(p.stat().st_size > 1000 for p in paths)
