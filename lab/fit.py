@@ -204,7 +204,10 @@ def _superposition(report: FitReport) -> list[str]:
     elif hi < slope:
         out.append(f"α is below the local slope {slope:.2f} of n²/log n over n ∈ [{ns[0]:g}, {ns[-1]:g}]: trained networks fall increasingly short of the bound's scaling")
     else:
-        out.append(f"α matches the local slope {slope:.2f} of n²/log n over n ∈ [{ns[0]:g}, {ns[-1]:g}]: trained networks track the bound's scaling")
+        slope_nlogn = float(np.polyfit(np.log(ns), np.log(np.multiply(ns, np.log(ns))), 1)[0]) if len(ns) > 1 else 1.0
+        others = [name for name, sl in (("n·log n", slope_nlogn), ("n²", 2.0)) if lo <= sl <= hi]
+        wide = f" (and with {' and '.join(others)}: the interval cannot separate them)" if others else ""
+        out.append(f"α is consistent with the local slope {slope:.2f} of n²/log n over n ∈ [{ns[0]:g}, {ns[-1]:g}]{wide}")
     return out
 
 
