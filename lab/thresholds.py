@@ -135,6 +135,8 @@ def fit_logistic(
     if direction not in SIGN:
         raise ValueError(f"direction must be one of {sorted(SIGN)}, got {direction!r}")
     sign = SIGN[direction]
+    if np.any(np.asarray(r, dtype=float) <= 0):
+        raise ValueError("resource values must be positive (thresholds are fitted in log(resource))")
     x_N = np.log(np.asarray(r, dtype=float))
     y_N = np.asarray(success, dtype=float)
     seed_N = np.asarray(seed)
