@@ -6,8 +6,8 @@ resource is swept and several seeds train per value. Success is modelled per mem
 
     P(success | r) = sigmoid(sign · (log r − log t) / w),   sign = −1 ("decreasing"), +1 ("increasing")
 
-and (log t, log w) are fitted by binomial maximum likelihood (psignifit-style, Schütt et al. 2016,
-arXiv 1505.04218). Diverged members count as failures. Intervals for t come from the Fisher
+and (log t, log w) are fitted by binomial maximum likelihood (as psignifit does for psychometric
+functions). Diverged members count as failures. Intervals for t come from the Fisher
 information and from a bootstrap that resamples seeds (all members of one seed stay together); the
 reported interval is the hull of the two. Degenerate data:
 
@@ -57,7 +57,7 @@ class Threshold:
         return (math.log(self.hi) - math.log(self.lo)) / (2 * stats.norm.ppf(0.975))
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items()}
+        return dataclasses.asdict(self)
 
 
 # --------------------------------------------------------------------------------------- grouping

@@ -36,7 +36,8 @@ def figures(rows: list[dict], fit: dict, out_dir: Path, extra: dict | None = Non
             ss = [s for s in series if hue is None or s["key"][hue] == h]
             cov = {c: np.array([float(s["key"][c]) for s in ss]) for c in covs}
             pred = get(law["name"]).predict(params, cov)
-            x = cov[x_name]
+            # dodge the hues sideways (log axis) so that their error bars do not overlap
+            x = cov[x_name] * 2.0 ** (0.08 * (j - (len(hues) - 1) / 2))
             label = (f"{hue}={h}" if hue else "measured") if i == 0 else None
             for s, xv, pv in zip(ss, x, pred):
                 if s["censored"] is None:
