@@ -8,8 +8,8 @@ m' = f·n stay tight. A bucket takes each axis's maximum over its members. Waste
 kind's cost model: 1 - Σ cost(member) / Σ cost(bucket shape).
 
 A bucket's members run in chunks of equal size (one compiled program per bucket; the last chunk is
-padded with repeats of a member whose results are dropped), a multiple of the device count, as
-large as ``memory_fraction`` of device memory allows.
+padded with repeats of a member whose results are dropped), a multiple of the device count with at
+least MIN_LANES members per device, as large as ``memory_fraction`` of device memory allows.
 """
 
 from __future__ import annotations
@@ -168,16 +168,24 @@ def _edge_of(value, edges: list):
     return next(e for e in edges if value <= e)
 
 
+MIN_LANES = 2  # members per device and call, at least: see chunk_size
+
+
 def chunk_size(n_members: int, bytes_per_member: int, devices: int, budget_bytes: float, fixed: int = 0) -> int:
-    """Members per call: fits the per-device budget, a multiple of ``devices``, balanced chunks."""
+    """Members per call: fits the per-device budget, a multiple of ``devices``, balanced chunks.
+
+    Each device gets at least MIN_LANES members (fillers if need be): XLA drops a vmapped axis of
+    size 1, which changes float rounding, while any size >= 2 gives bit-identical members. So a
+    member's result does not depend on the chunk size or the device count.
+    """
     if fixed:
         cap = fixed
     else:
         cap = max(1, int(budget_bytes // max(bytes_per_member, 1))) * devices
-    cap = max(devices, cap - cap % devices)
+    cap = max(MIN_LANES * devices, cap - cap % devices)
     n_chunks = math.ceil(n_members / cap)
     per_chunk = math.ceil(n_members / n_chunks)
-    return math.ceil(per_chunk / devices) * devices
+    return max(MIN_LANES, math.ceil(per_chunk / devices)) * devices
 
 
 def default_memory_bytes() -> int:

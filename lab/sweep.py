@@ -151,4 +151,4 @@ def _wait_for_all(run_dir: Path, ids: set[str], timeout: float) -> bool:
             if timeout > 0 or len(missing) < len(ids):
                 print(f"{len(missing)} members have no rows yet; re-run to complete {run_dir}", file=sys.stderr)
             return False
-        time.sleep(2.0)
+        time.sleep(0.5)

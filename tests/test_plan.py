@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.plan import chunk_size, describe, make_plan, split_axis
+from lab.plan import MIN_LANES, chunk_size, describe, make_plan, split_axis
 from lab.spec import RunOptions, load_spec
 
 QUICK = Path(__file__).parent.parent / "sweeps" / "superposition-quick.toml"
@@ -100,15 +100,17 @@ def test_select_keeps_bucket_shapes():
 def test_chunk_size_fits_memory_and_devices():
     for n, per_member, devices, budget in itertools.product([1, 7, 100, 1000], [1000, 10**6], [1, 4, 8], [1e6, 1e8, 1e12]):
         chunk = chunk_size(n, per_member, devices, budget)
-        assert chunk % devices == 0 and chunk >= devices
-        per_device_fit = max(1, int(budget // per_member))
-        assert chunk // devices <= per_device_fit  # a device's share fits its budget
+        lanes = max(MIN_LANES, int(budget // per_member))  # members a device may hold
+        assert chunk % devices == 0 and chunk >= MIN_LANES * devices
+        assert chunk // devices <= lanes  # a device's share fits its budget
         n_chunks = math.ceil(n / chunk)
-        assert n_chunks == math.ceil(n / (per_device_fit * devices))  # as few calls as memory allows
-        assert chunk - n / n_chunks < devices  # balanced: the last chunk is (nearly) full
+        assert n_chunks == math.ceil(n / (lanes * devices))  # as few calls as memory allows
+        if chunk > MIN_LANES * devices:
+            assert chunk - n / n_chunks < devices  # balanced: the last chunk is (nearly) full
     assert chunk_size(10, 1, 1, 1e9, fixed=4) == 4  # 3 calls of 4, 4, 2 (padded)
     assert chunk_size(9, 1, 1, 1e9, fixed=4) == 3  # 3 balanced calls of 3 rather than 4, 4, 1
-    assert chunk_size(10, 1, 4, 1e9, fixed=2) == 4  # a fixed chunk is raised to the device count
+    assert chunk_size(10, 1, 4, 1e9, fixed=2) == 8  # raised to MIN_LANES members on each device
+    assert chunk_size(1, 1, 1, 1e9) == MIN_LANES  # never a vmapped axis of size 1
 
 
 def test_plan_chunks_follow_memory_and_devices():

@@ -1,5 +1,7 @@
 """The sweep runner: complete rows, resume after a partial run or kill -9, independence of chunking
-and packing, divergence, refusal of a changed spec, and the progress line."""
+and packing, divergence, refusal of a changed spec, and the progress line.
+
+Results are compared bit for bit, less the code version (other commits may land mid-test)."""
 
 import io
 import json
@@ -20,7 +22,6 @@ from lab.spec import load_spec
 
 TINY = Path(__file__).parent / "specs" / "tiny.toml"
 ROOT = Path(__file__).parent.parent
-DISCRETE = ("status", "success", "success_evals", "frac_ok", "n", "m_out", "seed", "lr", "id")
 
 
 @pytest.fixture(scope="session")
@@ -92,26 +93,17 @@ def test_resumed_run_trains_only_missing_members_and_equals_uninterrupted(tmp_pa
 
 
 def test_results_do_not_depend_on_bucket_packing_or_chunk_size(tmp_path, reference):
-    # n=3, m'=2 alone: a bucket of exactly that shape and chunks of 1, where the reference trained
+    # n=3, m'=2 alone: a bucket of exactly that shape and chunks of 3, where the reference trained
     # them padded to n<=6, m'<=4 in chunks of 2 beside other members
-    spec = variant(tmp_path, "alone", n="n = [3]", m_out="m_out = [2]", chunk="chunk = 1")
+    spec = variant(tmp_path, "alone", n="n = [3]", m_out="m_out = [2]", chunk="chunk = 3", seeds="seeds = 3")
     result = run_sweep(spec, tmp_path / "alone", progress=False)
-    assert result.plan.buckets[0].shape_dict["n"] == 3 and result.plan.buckets[0].chunk == 1
-    ref = by_id(reference[1])
-    rows = store.load_rows(tmp_path / "alone")
-    assert len(rows) == 2
-    for row in rows:
-        assert_same_results(row, ref[row["id"]])
-
-
-def assert_same_results(row, ref):
-    """Same member, same outcome; float metrics equal up to float32 reassociation."""
-    assert row.keys() == ref.keys()
-    for key in row:
-        if key in DISCRETE or not isinstance(row[key], (list, float)):
-            assert row[key] == ref[key], key
-        else:
-            np.testing.assert_allclose(row[key], ref[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    (bucket,) = result.plan.buckets
+    assert (bucket.shape_dict["n"], bucket.shape_dict["m_out"], bucket.chunk) == (3, 2, 3)
+    rows = without_version(store.load_rows(tmp_path / "alone"))
+    ref = without_version(reference[1])
+    common = set(rows) & set(ref)
+    assert len(common) == 2
+    assert {i: rows[i] for i in common} == {i: ref[i] for i in common}  # bit for bit
 
 
 def test_diverging_member_is_marked_and_leaves_the_other_untouched(tmp_path, reference):
@@ -124,7 +116,7 @@ def test_diverging_member_is_marked_and_leaves_the_other_untouched(tmp_path, ref
     assert not np.isfinite(rows[1e38]["loss"]).all()
     assert rows[0.05]["status"] == "ok"
     alone = next(r for r in reference[1] if (r["n"], r["m_out"], r["seed"]) == (6, 4, 0))
-    assert_same_results(rows[0.05], alone)
+    assert without_version([rows[0.05]]) == without_version([alone])  # its NaN neighbour changed nothing
 
 
 def test_member_row_marks_non_finite_loss_diverged():
@@ -148,30 +140,28 @@ def test_changed_spec_is_refused_and_execution_options_are_not(tmp_path, referen
     assert by_id(store.load_rows(run_dir)) == by_id(reference[1])
 
 
-def test_kill_9_mid_sweep_then_rerun_equals_uninterrupted(tmp_path, jax_cache):
+def test_kill_9_mid_sweep_then_rerun_equals_uninterrupted(tmp_path, reference, jax_cache):
     from lab.cli import main
 
-    # long enough chunks (one member each) that the sweep is caught between chunks
-    spec = variant(tmp_path, "slow", steps="steps = 30000", chunk="chunk = 1", n="n = [6]")
+    # the tiny sweep's chunks take a good fraction of a second each: kill -9 as soon as one landed
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", str(spec), "--out", str(killed), "--no-analysis"],
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", str(TINY), "--out", str(killed), "--no-analysis"],
                             cwd=ROOT, env={**os.environ, "LAB_JAX_CACHE": jax_cache},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while not list((killed / "rows").glob("*.jsonl")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate()
     assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
     landed = len(store.load_rows(killed))
-    assert 1 <= landed < 4, landed
-    assert main(["run", str(spec), "--out", str(killed), "--no-analysis", "--quiet"]) == 0
-    uninterrupted = run_sweep(spec, tmp_path / "uninterrupted", progress=False)
+    assert landed in (2, 4, 6), landed  # whole chunks of 2, never all 8
+    assert main(["run", str(TINY), "--out", str(killed), "--no-analysis", "--quiet"]) == 0
     resumed = store.load_rows(killed)
-    assert len(resumed) == 4 and len({r["id"] for r in resumed}) == 4
-    assert without_version(resumed) == without_version(store.load_rows(uninterrupted.run_dir))
-    merged = (killed / "results.jsonl").read_text().splitlines()
-    assert len(merged) == 4
+    assert len(resumed) == 8 and len({r["id"] for r in resumed}) == 8
+    assert without_version(resumed) == without_version(reference[1])  # bit for bit
+    merged = [json.loads(line) for line in (killed / "results.jsonl").read_text().splitlines()]
+    assert without_version(merged) == without_version(reference[1])
 
 
 class FakeStream(io.StringIO):
