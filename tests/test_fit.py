@@ -94,3 +94,12 @@ def test_figures_are_written(tmp_path, super_rows, super_report):
     names = {p.name for p in paths}
     assert {"capacity.png", "capacity.pdf", "success.png", "success.pdf", "residuals.png", "residuals.pdf"} <= names
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_figures_without_measured_thresholds(tmp_path):
+    from lab.plots import make_figures
+
+    rows = planted.simulate("superposition", "n2", {"c": 100.0}, {"n": [8, 16]}, [4, 8, 16], seeds=2, rng=0)
+    report = fit.fit_rows("superposition", rows, n_boot=0, law_interval="wald")
+    names = {p.name for p in make_figures("superposition", rows, report.to_dict(), tmp_path)}
+    assert {"capacity.png", "success.png"} <= names and "residuals.png" not in names  # no law fitted
