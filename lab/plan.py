@@ -62,6 +62,12 @@ class Plan:
     def n_programs(self) -> int:
         return len(self.buckets)
 
+    @property
+    def filler(self) -> float:
+        """Fraction of program lanes that run filler members (chunks padded to equal size)."""
+        lanes = sum(b.n_chunks * b.chunk for b in self.buckets)
+        return 1.0 - self.n_members / lanes if lanes else 0.0
+
 
 def make_plan(
     spec: Spec,
@@ -214,7 +220,7 @@ def describe(plan: Plan, spec: Spec) -> str:
         f"{plan.n_chunks} chunks on {plan.devices} device(s)",
         "grid: " + "; ".join([f"{k} = {list(v)}" for k, v in spec.sweep] + [f"seeds = {list(spec.seeds)}"])
         + ("; fixed: " + ", ".join(f"{k}={v!r}" for k, v in spec.fixed) if spec.fixed else ""),
-        f"padding waste {plan.waste:.1%}; chunk memory budget {plan.memory_bytes * spec.run.memory_fraction / 2**30:.1f} GiB per device",
+        f"padding waste {plan.waste:.1%}; filler lanes {plan.filler:.1%}; chunk memory budget {plan.memory_bytes * spec.run.memory_fraction / 2**30:.1f} GiB per device",
         f"training: {spec.train.steps} steps x batch {spec.train.batch}, {spec.train.evals} evaluation points, "
         f"{spec.train.optimizer}; success: epsilon {spec.criterion.epsilon}, fraction {spec.criterion.fraction}",
     ]

@@ -1,4 +1,8 @@
-"""A small progress line for long sweeps: members done, rate, ETA (stderr; quiet when not a TTY)."""
+"""A small progress line for long sweeps: members done, rate, ETA.
+
+On a terminal the line is redrawn in place after every chunk; on a pipe or log file a new line is
+written at most every ``min_interval`` seconds, plus the final one.
+"""
 
 from __future__ import annotations
 

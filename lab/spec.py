@@ -21,11 +21,17 @@ the success criterion::
     steps = 2000
     [success]                       # lab.criterion.Criterion
     epsilon = 0.05
-    [run]                           # execution: RunOptions
-    max_waste = 0.15
+    [run]                           # execution only (never changes results): RunOptions
+    max_waste = 0.15                # padding waste the bucket split aims below
+    max_buckets_per_axis = 4
+    chunk = 0                       # members per program call; 0 = as many as fit in memory
+    memory_fraction = 0.4
 
 Any mistake (unknown key, wrong type, impossible value such as m' above the number of distinct
-pairs) raises SpecError naming the file, the key, the bad value and what is allowed.
+pairs) raises SpecError with one line naming the file, the key, the bad value and what is
+allowed, e.g. ``sweeps/x.toml: [sweep] m_out = 32 (= 4*n with n=8) is impossible: m_out must be
+in [1, 28] (and over m=8 has 28 distinct outputs), got 32 (member n=8, m_out=32)``. A member's own
+validation (its ``__post_init__``) is blamed on the first field its message names.
 """
 
 from __future__ import annotations

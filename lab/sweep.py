@@ -1,9 +1,21 @@
-"""Running a sweep: spec -> plan -> chunks trained on the local devices -> rows in the run dir.
+r"""Running a sweep: spec -> plan -> chunks trained on the local devices -> rows in the run dir.
 
-Re-running resumes: members whose rows have landed are skipped, so after Ctrl-C or kill -9 only
-the missing members train, and the final results equal an uninterrupted run's (a member's result
-depends on its own config and seed alone). With several processes (jax.distributed), process p
-trains the members whose id hashes to p, writes its own row files, and process 0 merges.
+Re-running resumes: chunks whose rows have landed are skipped, so after Ctrl-C or kill -9 only the
+missing members train, and the final results equal an uninterrupted run's bit for bit. A member's
+result depends only on its config, its seed and its bucket's shape, and bucket shapes come from the
+whole grid, so neither the process that trains it, nor the chunk it shares, nor the device count
+changes it (lab.plan.chunk_size explains the one exception XLA makes, and how it is avoided).
+
+With several processes (jax.distributed), process p trains the members whose id hashes to p
+(``owner``) on its local devices, writes its own row files, and process 0 merges them into
+results.jsonl. Launch (the run dir must be on a file system all processes share):
+
+    one host, all its GPUs:      lab run SPEC --out DIR            (one process shards over them)
+    one host, one process/GPU:   CUDA_VISIBLE_DEVICES=$i lab run SPEC --out DIR \
+                                     --coordinator localhost:7777 --num-processes 8 --process-id $i
+    Slurm (a process per GPU):   srun --ntasks-per-node=8 --gpus-per-node=8 lab run SPEC --out DIR --distributed
+    TPU pod:                     gcloud compute tpus tpu-vm ssh NAME --worker=all \
+                                     --command="lab run SPEC --out DIR --distributed"
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from lab.spec import Spec, load_spec
 class RunResult:
     run_dir: Path
     spec: Spec
-    plan: Plan  # what this process trained in this invocation
+    plan: Plan  # this process's share of the grid (members already done included)
     trained: int
     skipped: int  # members already landed before this invocation
     complete: bool  # every member of the grid has a row (known to process 0, which merges)
@@ -40,7 +52,8 @@ class RunResult:
 
 
 def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> None:
-    """Start jax.distributed (explicit arguments, or auto-detection on Slurm / TPU pods / GKE)."""
+    """Start jax.distributed before anything touches a device: explicit ``host:port``, process count
+    and index, or (all None) JAX's auto-detection on Slurm, Open MPI, TPU pods and GKE."""
     kwargs = {}
     if coordinator is not None:
         kwargs = dict(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
@@ -75,8 +88,11 @@ def run_sweep(
 ) -> RunResult:
     """Train every missing member of ``spec`` into the run dir ``out`` (default runs/<spec name>).
 
-    ``max_members`` stops after that many members have landed in this invocation (for tests and
-    dry runs); the run then stays incomplete and a later call resumes it.
+    Under jax.distributed (see ``initialize_distributed``) every process calls this with the same
+    spec and ``out`` on a shared file system; each trains its own share and process 0 merges once
+    every row has landed, waiting while rows keep arriving (up to ``merge_timeout`` seconds
+    without a new one). ``max_members`` stops after that many members have landed in this
+    invocation (for tests and dry runs); the run then stays incomplete and a later call resumes it.
     """
     spec_path = None
     if not isinstance(spec, Spec):
@@ -142,13 +158,16 @@ def member_row(exp: experiment.Experiment, member, metrics: dict) -> dict:
 
 
 def _wait_for_all(run_dir: Path, ids: set[str], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+    """Wait until every member has a row; give up after ``timeout`` seconds without a new row."""
+    deadline, landed = time.monotonic() + timeout, -1
     while True:
-        missing = ids - store.done_ids(run_dir)
-        if not missing:
+        done = store.done_ids(run_dir) & ids
+        if len(done) == len(ids):
             return True
+        if len(done) > landed:  # other processes are still landing chunks: keep waiting
+            deadline, landed = time.monotonic() + timeout, len(done)
         if time.monotonic() >= deadline:
-            if timeout > 0 or len(missing) < len(ids):
-                print(f"{len(missing)} members have no rows yet; re-run to complete {run_dir}", file=sys.stderr)
+            if timeout > 0 or done:
+                print(f"{len(ids) - len(done)} members have no rows yet; re-run to complete {run_dir}", file=sys.stderr)
             return False
         time.sleep(0.5)

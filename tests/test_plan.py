@@ -136,7 +136,9 @@ def test_describe_reports_members_buckets_chunks_waste_and_programs():
     assert lines[0] == (f"sweep superposition-quick (kind superposition): 40 members, {plan.n_programs} programs to compile, "
                         f"{plan.n_chunks} chunks on 2 device(s)")
     assert "n = [8, 16, 32, 64]" in lines[1] and "m_out = [1*n, 2*n, 4*n, 8*n, 16*n]" in lines[1] and "seeds = [0, 1]" in lines[1]
-    assert f"padding waste {plan.waste:.1%}" in lines[2]
+    assert f"padding waste {plan.waste:.1%}; filler lanes {plan.filler:.1%}" in lines[2]
+    lanes = sum(b.n_chunks * b.chunk for b in plan.buckets)
+    assert plan.filler == pytest.approx((lanes - 40) / lanes) and plan.filler > 0  # 2 devices x 2 lanes minimum
     assert "2000 steps x batch 256" in lines[3] and "epsilon 0.05" in lines[3]
     bucket_lines = [line for line in lines if line.lstrip().startswith("bucket ")]
     assert len(bucket_lines) == plan.n_programs
