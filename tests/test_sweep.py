@@ -78,6 +78,9 @@ def test_uninterrupted_run_writes_one_full_row_per_member(reference):
     assert [r["id"] for r in merged] == [experiment.member_id(m) for m in spec.members()]  # grid order
     assert by_id(merged) == by_id(rows)
     assert (result.run_dir / "spec.toml").read_text() == TINY.read_text()
+    import jax
+
+    assert jax.config.jax_compilation_cache_dir and Path(jax.config.jax_compilation_cache_dir).is_dir()
 
 
 def test_resumed_run_trains_only_missing_members_and_equals_uninterrupted(tmp_path, reference):
