@@ -22,6 +22,9 @@ def _cmd_run(args) -> int:
     if args.distributed or args.coordinator:
         sweep.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     result = sweep.run_sweep(args.spec, args.out, progress=not args.quiet, max_members=args.max_members)
+    if result.process_index != 0:  # process 0 waits for every process's rows, merges and analyses
+        print(f"{result.run_dir}: process {result.process_index} trained {result.trained} members")
+        return 0
     print(f"{result.run_dir}: trained {result.trained} members, {result.skipped} already done"
           + ("" if result.complete else " (incomplete: run again to resume)"))
     if result.complete and not args.no_analysis:

@@ -212,12 +212,16 @@ def default_memory_bytes() -> int:
     return int(host // max(len(jax.local_devices()), 1))
 
 
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
+
+
 def describe(plan: Plan, spec: Spec) -> str:
     """The human summary printed by `lab plan`."""
     exp = spec.experiment
     lines = [
-        f"sweep {spec.name} (kind {spec.kind}): {plan.n_members} members, {plan.n_programs} programs to compile, "
-        f"{plan.n_chunks} chunks on {plan.devices} device(s)",
+        f"sweep {spec.name} (kind {spec.kind}): {_count(plan.n_members, 'member')}, {_count(plan.n_programs, 'program')} to compile, "
+        f"{_count(plan.n_chunks, 'chunk')} on {_count(plan.devices, 'device')}",
         "grid: " + "; ".join([f"{k} = {list(v)}" for k, v in spec.sweep] + [f"seeds = {list(spec.seeds)}"])
         + ("; fixed: " + ", ".join(f"{k}={v!r}" for k, v in spec.fixed) if spec.fixed else ""),
         f"padding waste {plan.waste:.1%}; filler lanes {plan.filler:.1%}; chunk memory budget {plan.memory_bytes * spec.run.memory_fraction / 2**30:.1f} GiB per device",
