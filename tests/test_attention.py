@@ -1,0 +1,106 @@
+"""The attention kind: padded heads/key dims are exact, heads of a bilinear model are one head, it learns."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lab import attention, experiment
+from lab.attention import AttentionMember
+from lab.attention_model import BilinearScorer, SoftmaxAttention, bilinear_form, merge_heads
+from lab.criterion import Criterion
+from lab.training import TrainConfig
+
+CRIT = Criterion(samples=32)
+
+
+def run(members, dk_max, h_max, cfg):
+    m0 = members[0]
+    static = {f: getattr(m0, f) for f in experiment.get("attention").static_fields()}
+    train = attention.make_train({**static, "dk": dk_max, "h": h_max}, cfg, CRIT)
+    keys = jnp.stack([experiment.member_key(attention.EXPERIMENT, m) for m in members])
+    hyper = {
+        "lr": jnp.asarray([m.lr for m in members], jnp.float32),
+        **{f: jnp.asarray([getattr(m, f) for m in members], jnp.int32) for f in ("m_edges", "degree", "dk", "h")},
+    }
+    return jax.jit(jax.vmap(train))(keys, hyper)
+
+
+@pytest.mark.parametrize("model,h,dk", [("bilinear", 1, 3), ("softmax", 2, 4)])
+def test_padded_heads_and_key_dims_match_exact_size(model, h, dk):
+    """The exact-size bucket (h, dk) uses every column for h = 1; padded buckets hold more heads and dims."""
+    cfg = TrainConfig(steps=20, batch=8, evals=2)
+    member = AttentionMember(m=10, d_model=6, graph="edges", m_edges=15, h=h, dk=dk, context=5, model=model, lr=0.02, seed=1)
+    other = dataclasses.replace(member, h=1, dk=8, m_edges=30, seed=4)
+    p_exact, exact = run([member], dk_max=dk, h_max=h, cfg=cfg)
+    p_pad, padded = run([other, member], dk_max=8, h_max=3, cfg=cfg)
+    for k in ("loss", "recovery", "precision", "recall"):
+        np.testing.assert_allclose(padded[k][1], exact[k][0], rtol=1e-4, atol=1e-5)
+    # head t, key dim a < d_k: the same trained weight; padded entries never move from their init
+    d_k = dk // h
+    np.testing.assert_allclose(p_pad["w_q_HxDxK"][1, :h, :, :d_k], p_exact["w_q_HxDxK"][0, :, :, :d_k], rtol=1e-4, atol=1e-5)
+    model_cls = BilinearScorer if model == "bilinear" else SoftmaxAttention
+    root = experiment.member_key(attention.EXPERIMENT, member)
+    init = model_cls(h_max=3, dk_max=8).init(attention.member_keys(root)["init"], jnp.ones((10, 6)),
+                                             jnp.zeros((1, 5), jnp.int32), jnp.int32(dk), jnp.int32(h))["params"]
+    np.testing.assert_allclose(p_pad["w_k_HxDxK"][1, h:], init["w_k_HxDxK"][h:], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(p_pad["w_k_HxDxK"][1, :, :, d_k:], init["w_k_HxDxK"][:, :, d_k:], rtol=1e-6, atol=1e-7)
+
+
+def test_bilinear_heads_equal_one_head_of_rank_dk():
+    x = jax.random.normal(jax.random.key(0), (12, 5))
+    ctx = jnp.asarray([[0, 3, 7, 11], [2, 3, 4, 5]], jnp.int32)
+    params = BilinearScorer(h_max=4, dk_max=2).init(jax.random.key(1), x, ctx, jnp.int32(8), jnp.int32(4))["params"]
+    params = {**params, "bias": jnp.asarray(0.3)}
+    many = BilinearScorer(h_max=4, dk_max=2).apply({"params": params}, x, ctx, jnp.int32(8), jnp.int32(4))
+    one = BilinearScorer(h_max=1, dk_max=8).apply({"params": merge_heads(params)}, x, ctx, jnp.int32(8), jnp.int32(1))
+    np.testing.assert_allclose(many, one, rtol=1e-5, atol=1e-6)
+    assert np.linalg.matrix_rank(np.asarray(bilinear_form(params, 8, 4)), tol=1e-5) <= 8
+    assert np.linalg.matrix_rank(np.asarray(bilinear_form(params, 4, 2)), tol=1e-5) == 4  # 2 heads x 2 dims
+    # per-head softmax normalisation breaks the identity: merged heads give other scores
+    sp = SoftmaxAttention(h_max=4, dk_max=2).init(jax.random.key(2), x, ctx, jnp.int32(8), jnp.int32(4))["params"]
+    merged = {**sp, **{k: jnp.swapaxes(sp[k], 0, 1).reshape(1, 5, 8) for k in ("w_q_HxDxK", "w_k_HxDxK", "w_v_HxDxK")},
+              "w_o_HxKxD": sp["w_o_HxKxD"].reshape(1, 8, 5), "null_logit_H": sp["null_logit_H"][:1]}
+    many_s = SoftmaxAttention(h_max=4, dk_max=2).apply({"params": sp}, x, ctx, jnp.int32(8), jnp.int32(4))
+    one_s = SoftmaxAttention(h_max=1, dk_max=8).apply({"params": merged}, x, ctx, jnp.int32(8), jnp.int32(1))
+    assert np.abs(np.asarray(many_s - one_s)).max() > 1e-3
+
+
+def test_tiny_graph_recovered_exactly():
+    cfg = TrainConfig(steps=300, batch=16, evals=2)
+    members = [AttentionMember(m=8, d_model=8, graph="perm", m_edges=8, h=2, dk=8, context=6, lr=0.05, seed=s)
+               for s in range(2)]
+    _, metrics = run(members, dk_max=8, h_max=2, cfg=cfg)
+    np.testing.assert_array_equal(metrics["recovery"][:, -1], 1.0)
+    np.testing.assert_array_equal(metrics["precision"][:, -1], 1.0)
+    np.testing.assert_array_equal(metrics["recall"][:, -1], 1.0)
+    assert metrics["success"][:, -1].all()
+    assert (metrics["loss"][:, -1] < metrics["loss"][:, 0]).all()
+
+
+def test_member_validation():
+    AttentionMember(m=8, d_model=4, graph="degree", m_edges=16, degree=2, h=2, dk=4, context=4)
+    bad = [
+        (dict(h=3, dk=4), "divisible by h"),
+        (dict(graph="perm", m_edges=7), "m_edges = m"),
+        (dict(graph="degree", m_edges=16, degree=3), "m \\* degree"),
+        (dict(graph="edges", m_edges=65, degree=0), "m_edges must be in"),
+        (dict(m=4, d_model=8, m_edges=4, context=2), "m >= d_model"),
+        (dict(context=1), "context"),
+        (dict(model="mlp"), "model"),
+        (dict(dk=0), "dk must be positive"),
+        (dict(lr=0.0), "lr"),
+    ]
+    for kw, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            AttentionMember(**{**dict(m=8, d_model=8, m_edges=8, context=4), **kw})
+
+
+def test_registered_analysis():
+    exp = experiment.get("attention")
+    assert exp.analysis.resource == "dk" and exp.analysis.direction == "increasing"
+    assert exp.analysis.covariates == ("m_edges", "d_model")
+    assert {"dk", "seed", "lr"}.isdisjoint(exp.analysis.series)
+    assert set(exp.analysis.series) <= set(exp.fields())
