@@ -26,6 +26,10 @@ edge i -> j iff S_ij > 0. Both constructions use bias b = -1/2 and aim at S_ij �
    every edge's signal is spread over all heads. For a bilinear scorer the split of D over heads is
    immaterial (many heads = one head of rank D_K, lab.attention_model.merge_heads).
    For m = d (E orthogonal) the last sum vanishes: only the key crosstalk deg/D is left.
+   Regime: the embedding crosstalk (deg + indeg)(1/d - 1/m) does not shrink with D, so the
+   construction needs d_model ≳ 8 ln(c/ε)·(deg + indeg)·(1 - d/m): it works for m = d and mild
+   compression (tests: m = 1.25 d, degree 1) and fails at any D_K when d_model is too small for
+   the degrees (e.g. m = 2d, degree 1, d = 64). Trained models do better than this construction.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from lab.attention_model import BilinearScorer
 from lab.criterion import Criterion
 from lab.graph_task import adjacency, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
 
-STATED_C = 6.0  # D_K = ⌈STATED_C · m' ln m' / d_model⌉: the construction's stated size (see stated_dk)
+STATED_C = 12.0  # D_K = ⌈STATED_C · m' ln m' / d_model⌉: the stated size (measured smallest: 6-9, tests/test_attention_construction.py)
 
 
 def uncompressed_construction(emb_MxD: jax.Array, adj_MxM: jax.Array) -> dict:
