@@ -43,8 +43,11 @@ keep that overlap, μ - O(√(μ ln m')) >= k*; since μ = n λ²/(s-1)², the w
 The rate of one pair also varies with its code (one input i with a large t_abi makes every
 background holding i fire), which the mean FPR(k) misses; the repair step absorbs those pairs, and
 ``stated_width`` sizes the network by simulating the per-pair rates (``bad_fraction``, exact rates
-of R simulated pairs): n_stated = min over n_code of n_code + m' P_bad + 2 √(m' P_bad) + 1. The
-measured constants are in notes/construction.md. The width grows only logarithmically in m',
+of R simulated pairs): n_stated = min over n_code of n_code + m' P_bad + 2 √(m' P_bad) + 1.
+Constants (ε = 0.05, 64 samples, δ = 0.05): C ≈ 10 for s = 3 and 4 (≈ 5 for s = 2), e.g. n_stated =
+393 and 513 at m = 512, m' = 1024 and 16384; the smallest widths that pass the criterion are 0.7-0.9
+of n_stated (measurements in the README section on constructions). The width grows only
+logarithmically in m',
 far below the paper's O(√m' log m') neurons: the m' outputs here are raw, not in superposition, so
 the output layer holds n·m' weights and the n² parameter count behind the Ω(√(m' log m')) neuron
 bound does not bind; the O(m' log m') nonzero parameters meet the paper's Ω(m' log m') bound.
@@ -477,8 +480,11 @@ def _search(task: BooleanTask, m_out: int, seeds: tuple, criterion: Criterion, s
 
 
 def measure(m: int, s: int | None, m_outs, op: str = "and", seeds=(0, 1, 2), criterion: Criterion = Criterion(),
-            *, p: float | None = None, scheme: str = "auto", tol: float = 0.03) -> list[dict]:
-    """One row per m': smallest working width n_min, its parameter counts, the stated width."""
+            *, p: float | None = None, scheme: str = "auto", tol: float = 0.03, on_row=None) -> list[dict]:
+    """One row per m': smallest working width n_min, its parameter counts, the stated width.
+
+    ``on_row(row)`` is called as each row is measured (progress).
+    """
     task = BooleanTask(m=m, op=op, s=s, p=p)
     rows = []
     for m_out in (int(v) for v in m_outs):
@@ -496,6 +502,8 @@ def measure(m: int, s: int | None, m_outs, op: str = "and", seeds=(0, 1, 2), cri
             "seeds": len(seeds), "evaluations": sum(len(v) for v in found["tried"].values()),
             "epsilon": criterion.epsilon, "fraction": criterion.fraction, "samples": criterion.samples,
         })
+        if on_row is not None:
+            on_row(rows[-1])
     return rows
 
 
@@ -550,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     task = BooleanTask(m=args.m, op=args.op, s=s, p=args.p)
     m_outs = sorted({min(int(v), task.max_outputs) for v in args.m_out.split(",") if v.strip()})
     criterion = Criterion(epsilon=args.epsilon, fraction=args.fraction, samples=args.samples)
-    rows = measure(args.m, s, m_outs, args.op, tuple(range(args.seeds)), criterion, p=args.p, scheme=args.scheme)
+    rows = measure(args.m, s, m_outs, args.op, tuple(range(args.seeds)), criterion, p=args.p, scheme=args.scheme,
+                   on_row=lambda r: print(f"m'={r['m_out']}: n_min={r['n_min']} ({r['evaluations']} evaluations)",
+                                          file=sys.stderr, flush=True))
     print(format_table(rows))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def test_hybrid_certifies_every_output():
     assert np.all(exact[~repaired] <= eps0)
 
 
-@pytest.mark.parametrize("task,m_out", [(AND32, 496), (PERM128, 128)])
+@pytest.mark.parametrize("task,m_out", [(AND32, 496), (PERM128, 128), (BooleanTask(m=256, op="perm", s=None, p=0.01), 256)])
 def test_passes_at_stated_width_and_fails_at_a_quarter(task, m_out):
     n = C.stated_width(task, m_out)
     assert n < m_out  # the code (not the dedicated network) is what is tested
