@@ -90,11 +90,29 @@ def sample_pairs(key: jax.Array, task: BooleanTask, m_out_max: int) -> jax.Array
 
 def sample_inputs(key: jax.Array, task: BooleanTask, batch: int) -> jax.Array:
     """Sparse Boolean inputs, shape (batch, m), float32 in {0, 1}."""
-    u_BxM = jax.random.uniform(key, (batch, task.m))
     if task.s is None:
-        return (u_BxM < task.p).astype(jnp.float32)
-    kth_Bx1 = jax.lax.top_k(u_BxM, task.s)[0][:, -1:]
-    return (u_BxM >= kth_Bx1).astype(jnp.float32)
+        return (jax.random.uniform(key, (batch, task.m)) < task.p).astype(jnp.float32)
+    idx_BxS = sample_active(key, task.m, task.s, batch)
+    return (idx_BxS[:, :, None] == jnp.arange(task.m)).any(axis=1).astype(jnp.float32)
+
+
+def sample_active(key: jax.Array, m: int, s: int, batch: int) -> jax.Array:
+    """Indices of s distinct active features out of m, uniform over s-subsets, shape (batch, s).
+
+    Draw r_j uniform in [0, m - j) and take the r_j-th feature not chosen yet: s·batch random
+    integers instead of m·batch uniforms and a top-k (which made sampling, not the network, the
+    cost of a training step).
+    """
+    r_SxB = jax.random.randint(key, (s, batch), 0, m - jnp.arange(s)[:, None])
+    chosen: list[jax.Array] = []
+    for j in range(s):
+        idx_B = r_SxB[j]
+        if chosen:
+            # skip past the chosen ones in increasing order: idx becomes the r_j-th free feature
+            for c_B in jnp.sort(jnp.stack(chosen), axis=0):
+                idx_B = idx_B + (idx_B >= c_B).astype(idx_B.dtype)
+        chosen.append(idx_B)
+    return jnp.stack(chosen, axis=1)
 
 
 def apply_op(op: str, xa: jax.Array, xb: jax.Array) -> jax.Array:

@@ -40,15 +40,45 @@ def population_mesh() -> Mesh:
     return Mesh(np.array(jax.local_devices()), ("pop",))
 
 
+# On a CPU the population runs as consecutive groups (lax.map over groups, vmap within) whose
+# members' memory estimates (Experiment.bytes_per_member) add up to about this much, so that a
+# step's activations stay in cache: on the 2-core benchmark machine groups of 32 small / 8 large
+# superposition members ran 2-3x faster per member than one vmap over 256 (benchmarks/README.md).
+# Accelerators take the whole population at once.
+CPU_GROUP_BYTES = 160 << 20
+
+
+def group_size(members_per_device: int, bytes_per_member: int, platform: str | None = None) -> int:
+    """Members vmapped together on one device (a power of two on CPU); the rest run group after group."""
+    platform = platform or jax.local_devices()[0].platform
+    if platform != "cpu":
+        return members_per_device
+    fit = max(1, CPU_GROUP_BYTES // max(bytes_per_member, 1))
+    return min(members_per_device, 1 << (fit.bit_length() - 1))
+
+
 @functools.lru_cache(maxsize=64)
-def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, criterion: Criterion, n_devices: int):
-    """Compiled-on-first-call program training a population of one bucket's members."""
+def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, criterion: Criterion, n_devices: int, group: int | None = None):
+    """Compiled-on-first-call program training a population of one bucket's members.
+
+    ``group``: members vmapped together per device (default ``group_size``); a member's result
+    does not depend on it.
+    """
     exp = experiment.get(kind)
     train = exp.make_train(dict(shape), train_cfg, criterion)
     sharding = NamedSharding(population_mesh(), PartitionSpec("pop"))
 
-    def metrics_only(keys, hyper):
+    def run(keys, hyper):
         return jax.vmap(lambda k, h: train(k, h)[1])(keys, hyper)
+
+    def metrics_only(keys, hyper):
+        p = keys.shape[0]
+        g = group or group_size(p // n_devices, exp.bytes_per_member(dict(shape), train_cfg, criterion))
+        if g >= p // n_devices:
+            return run(keys, hyper)
+        per_device = jax.tree.map(lambda a: a.reshape(n_devices, p // n_devices, *a.shape[1:]), (keys, hyper))
+        out = jax.vmap(lambda kh: jax.lax.map(lambda a: train(*a)[1], kh, batch_size=g))(per_device)
+        return jax.tree.map(lambda a: a.reshape(p, *a.shape[2:]), out)
 
     return jax.jit(metrics_only, in_shardings=(sharding, sharding), out_shardings=sharding), sharding
 

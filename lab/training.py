@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+DATA = ("task", "member")
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,17 @@ class TrainConfig:
     batch: int = 256
     evals: int = 4  # evaluation points; the last one is the end of training
     optimizer: str = "adam"
+    # Where batches come from: "task" = one stream per task, shared by every member of that task
+    # (seeds then differ in initialisation and task instance, not in data; the population shares
+    # one batch per step); "member" = each member draws its own stream from its seed. Either way a
+    # member's result does not depend on the rest of its population.
+    data: str = "task"
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.data not in DATA:
+            raise ValueError(f"data must be one of {DATA}, got {self.data!r}")
         for name in ("steps", "batch", "evals"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
