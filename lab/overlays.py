@@ -17,6 +17,17 @@ from lab import store
 from lab.criterion import Criterion
 
 
+MAX_POINTS = 8  # resource values measured per construction curve (each is a search over sizes)
+
+
+def spread(values: list, k: int) -> list:
+    """At most ``k`` of the sorted ``values``, evenly spaced in rank (the ends always kept)."""
+    if len(values) <= k:
+        return list(values)
+    idx = sorted({round(i * (len(values) - 1) / (k - 1)) for i in range(k)})
+    return [values[i] for i in idx]
+
+
 def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
     """Smallest n of the 2-AND / permutation construction at each m' of the run (lab.construction)."""
     from lab import construction
@@ -27,7 +38,7 @@ def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
             groups.setdefault((r["m"], r["s"], r["p"], r["op"]), set()).add(int(r["m_out"]))
     measured = []
     for (m, s, p, op), m_outs in sorted(groups.items(), key=repr):
-        measured += construction.measure(m, s, sorted(m_outs), op, seeds=(0, 1, 2), criterion=criterion, p=p)
+        measured += construction.measure(m, s, spread(sorted(m_outs), MAX_POINTS), op, seeds=(0, 1, 2), criterion=criterion, p=p)
     return {"construction": construction.overlay(measured), "construction_rows": measured} if measured else {}
 
 
