@@ -88,7 +88,8 @@ def summary_text(kind: str, rows: list[dict], fit_dict: dict, figures: list[Path
 def thresholds_csv(fit_dict: dict) -> str:
     """The series table of a fit as CSV."""
     series = fit_dict.get("series", [])
-    keys = sorted({k for s in series for k in s["key"]})
+    covariates = [k for k in fit_dict.get("covariates", []) if any(k in s["key"] for s in series)]
+    keys = covariates + sorted({k for s in series for k in s["key"]} - set(covariates))
     cols = ["threshold", "lo", "hi", "censored", "bound", "width", "seeds"]
     buf = io.StringIO()
     w = csv.writer(buf)

@@ -39,7 +39,7 @@ def test_tables_show_intervals_and_censored_bounds():
     header, rows = report.laws_table(FIT)
     assert rows[0][0] == "power (best)" and "alpha = 1.5 [1.3, 1.7]" in rows[0][2]
     table = list(csv.reader(io.StringIO(analysis.thresholds_csv(FIT))))
-    assert table[0][:2] == ["m", "n"] and table[2][table[0].index("censored")] == "above"
+    assert table[0][:2] == ["n", "m"] and table[2][table[0].index("censored")] == "above"
 
 
 def test_write_report_markdown_and_self_contained_html(tmp_path):
