@@ -24,14 +24,14 @@ from lab.thresholds import SIGN
 # The contract's member fields and analysis of each kind (lab/experiment.py registrations win when
 # present; these let the analysis be tested before a kind is written).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "superposition": dict(m=64, op="and", s=3, p=None, d=None, n=16, m_out=16, lr=1e-2, loss="bce", balance=True),
+    "superposition": dict(m=64, op="and", s=3, p=None, d=None, n=16, m_out=16, lr=1e-2, objective="bce", balance=True),
     "attention": dict(
         m=64, d_model=16, graph="perm", m_edges=64, degree=1, h=1, dk=8, context=16, model="bilinear", lr=1e-2
     ),
 }
 ANALYSES: dict[str, experiment.Analysis] = {
     "superposition": experiment.Analysis(
-        resource="m_out", direction="decreasing", series=("m", "op", "s", "p", "d", "n", "loss", "balance"),
+        resource="m_out", direction="decreasing", series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance"),
         laws=("n2_over_log", "power", "n2", "n_log_n", "linear"), covariates=("n",),
     ),
     "attention": experiment.Analysis(

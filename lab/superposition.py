@@ -13,12 +13,11 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from lab import experiment
-from lab.boolean_task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
+from lab.boolean_task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs
 from lab.criterion import Criterion, feature_error_rates, success
-from lab.mlp import MaskedMLP
+from lab.mlp import MaskedMLP, forward, shared_matmul, width_mask
 from lab.training import TrainConfig, train_loop
 
 LOSSES = ("bce", "mse")
@@ -33,10 +32,11 @@ class SuperpositionMember:
     s: int | None = 3  # exactly s inputs active (or give p)
     p: float | None = None  # each input active with probability p
     d: int | None = None  # inputs in superposition: dimension of the feature embedding
+    d_out: int | None = None  # outputs in superposition: readout dimension (None: m' raw output units)
     n: int = 16  # hidden neurons
     m_out: int = 16  # output features m'
     lr: float = 1e-2
-    loss: str = "bce"  # bce (logits) | mse (outputs in [0, 1])
+    objective: str = "bce"  # bce (logits) | mse (outputs in [0, 1])
     balance: bool = True  # weight positives as much as near misses in the loss (class_weights)
     seed: int = 0
 
@@ -53,8 +53,10 @@ class SuperpositionMember:
             )
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.objective not in LOSSES:
+            raise ValueError(f"objective must be one of {LOSSES}, got {self.objective!r}")
+        if self.d_out is not None and self.d_out < 1:
+            raise ValueError(f"d_out (output superposition dimension) must be positive, got {self.d_out}")
 
     @property
     def task(self) -> BooleanTask:
@@ -85,51 +87,130 @@ def class_weights(task: BooleanTask) -> tuple[float, float]:
     return q, max(float(probs[near].sum()) / q, 1.0)
 
 
+def readout_vectors(key: jax.Array, d_out: int, k_max: int) -> jax.Array:
+    """Random unit vectors v_j in R^d_out reading output feature j, shape (d_out, k_max).
+
+    Column j depends only on (key, j), so members of different m' padded to k_max share them.
+    """
+    cols_KxO = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(key, j), (d_out,)))(jnp.arange(k_max))
+    return (cols_KxO / jnp.linalg.norm(cols_KxO, axis=1, keepdims=True)).T
+
+
 def member_keys(root: jax.Array) -> dict[str, jax.Array]:
     """Independent streams of one member's root key."""
-    names = ("task", "init", "data", "eval", "embed")
+    names = ("task", "init", "data", "eval", "embed", "readout")
     return {name: jax.random.fold_in(root, i) for i, name in enumerate(names)}
 
 
+def pair_selection(pairs_Kx2: jax.Array, m: int) -> jax.Array:
+    """S with S[i, j] = [i = a_j] + [i = b_j], shape (m, K): x @ S counts each feature's active inputs."""
+    return jax.nn.one_hot(pairs_Kx2[:, 0], m, axis=0) + jax.nn.one_hot(pairs_Kx2[:, 1], m, axis=0)
+
+
+def pair_targets(count_BxK: jax.Array, op: str) -> jax.Array:
+    """Targets from c = x_a + x_b in {0, 1, 2} (perm: a = b, so c = 2 x_a); equals lab.boolean_task.targets.
+
+    Computing c as x @ S keeps the targets in the layout of the network's outputs (a gather of
+    x[:, pairs] under vmap comes out transposed) and, with a shared batch, makes it one product.
+    """
+    c = count_BxK
+    if op == "and":
+        return c * (c - 1.0) * 0.5
+    if op == "or":
+        return c * (3.0 - c) * 0.5
+    if op == "xor":
+        return c * (2.0 - c)
+    if op == "perm":
+        return c * 0.5
+    raise ValueError(f"unknown op {op!r}")
+
+
+@jax.custom_vjp
+def weighted_bce(z_BxK: jax.Array, y_BxK: jax.Array, w_BxK: jax.Array) -> jax.Array:
+    """Σ w · BCE(sigmoid(z), y) over logits z: one exp and one log per entry, and the gradient
+    w · (sigmoid(z) - y) (autodiff of the generic form costs several passes more)."""
+    l_BxK = jnp.maximum(z_BxK, 0.0) - z_BxK * y_BxK + jnp.log1p(jnp.exp(-jnp.abs(z_BxK)))
+    return (w_BxK * l_BxK).sum()
+
+
+def _weighted_bce_fwd(z_BxK, y_BxK, w_BxK):
+    return weighted_bce(z_BxK, y_BxK, w_BxK), (z_BxK, y_BxK, w_BxK)
+
+
+def _weighted_bce_bwd(res, g):
+    z_BxK, y_BxK, w_BxK = res
+    return g * w_BxK * (jax.nn.sigmoid(z_BxK) - y_BxK), None, None
+
+
+weighted_bce.defvjp(_weighted_bce_fwd, _weighted_bce_bwd)
+
+
+def data_key(task: BooleanTask) -> jax.Array:
+    """The batch stream shared by every member of a task (TrainConfig.data = "task").
+
+    It depends on the task identity alone, so members that share a bucket draw the same batches
+    whatever else is in their population, and a member's run equals its solo run.
+    """
+    return jax.random.key(experiment.stable_hash(f"superposition-data:{task!r}"))
+
+
 def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion):
-    """Build train(root_key, hyper) for one bucket; hyper = {lr, n, m_out} (scalars per member)."""
+    """Build train(root_key, hyper) for one bucket; hyper = {lr, n, m_out} (scalars per member).
+
+    With ``train_cfg.data == "task"`` the batches come from ``data_key(task)``: under the engine's
+    vmap they are not batched, so the first layer of the whole population is one large matrix
+    product, x_BxM @ [w_in of every member], and sampling costs one draw per step, not one per member.
+    """
     task = BooleanTask(m=static["m"], op=static["op"], s=static["s"], p=static["p"], d=static["d"])
     n_max, k_max = static["n"], static["m_out"]
     model = MaskedMLP(n_max=n_max, k_max=k_max)
     q, pos_weight = class_weights(task)
     pos_weight = pos_weight if static["balance"] else 1.0
-    decision = 0.0 if static["loss"] == "bce" else 0.5
+    decision = 0.0 if static["objective"] == "bce" else 0.5
+    d_out = static.get("d_out")
+    if d_out is not None:  # the network's outputs live in R^d_out; feature j is read along v_j
+        model = MaskedMLP(n_max=n_max, k_max=d_out)
+    shared_key = data_key(task) if train_cfg.data == "task" else None
 
     def train(root: jax.Array, hyper: Mapping[str, jax.Array]):
         keys = member_keys(root)
         pairs_Kx2 = sample_pairs(keys["task"], task, k_max)
         emb_MxD = feature_embedding(keys["embed"], task.m, task.d) if task.d is not None else None
-        out_mask_K = (jnp.arange(k_max) < hyper["m_out"]).astype(jnp.float32)
+        read_OxK = readout_vectors(keys["readout"], d_out, k_max) if d_out is not None else None
 
-        def embed(x_BxM):
-            return x_BxM if emb_MxD is None else x_BxM @ emb_MxD
+        def features(params):
+            """Parameters with the output superposition folded in: w_out_NxK, b_out_K read per feature."""
+            if read_OxK is None:
+                return params
+            return {**params, "w_out_NxK": params["w_out_NxK"] @ read_OxK, "b_out_K": params["b_out_K"] @ read_OxK}
+        sel_MxK = pair_selection(pairs_Kx2, task.m)
+        out_mask_K = (jnp.arange(k_max) < hyper["m_out"]).astype(jnp.float32)
+        mask_N = width_mask(n_max, hyper["n"])
+        # loss weights: positives weighted pos_weight, normalised so the mean weight is 1
+        w_pos, w_neg = pos_weight / (1.0 + (pos_weight - 1.0) * q), 1.0 / (1.0 + (pos_weight - 1.0) * q)
+        scale = 1.0 / (train_cfg.batch * hyper["m_out"].astype(jnp.float32))
 
         def loss_fn(params, batch_key):
             x_BxM = sample_inputs(batch_key, task, train_cfg.batch)
-            y_BxK = targets(x_BxM, pairs_Kx2, task.op)
-            out_BxK = model.apply({"params": params}, embed(x_BxM), hyper["n"])
-            if static["loss"] == "bce":
-                per_BxK = optax.sigmoid_binary_cross_entropy(out_BxK, y_BxK)
-            else:
-                per_BxK = (out_BxK - y_BxK) ** 2
-            w_BxK = (1.0 + (pos_weight - 1.0) * y_BxK) / (1.0 + (pos_weight - 1.0) * q) * out_mask_K
-            return (per_BxK * w_BxK).sum() / (train_cfg.batch * hyper["m_out"].astype(jnp.float32))
+            y_BxK = pair_targets(shared_matmul(x_BxM, sel_MxK), task.op)
+            # embedded inputs: (x E) W = x (E W), so the population still shares the product with x
+            w_in_MxN = params["w_in_DxN"] if emb_MxD is None else emb_MxD @ params["w_in_DxN"]
+            out_BxK = forward(features(params), x_BxM, mask_N, w_in_MxN)
+            w_BxK = (w_neg + (w_pos - w_neg) * y_BxK) * out_mask_K
+            if static["objective"] == "bce":
+                return weighted_bce(out_BxK, y_BxK, w_BxK) * scale
+            return (w_BxK * (out_BxK - y_BxK) ** 2).sum() * scale
 
         def evaluate(params):
             fnr_K, fpr_K = feature_error_rates(
-                params, hyper["n"], pairs_Kx2, task, emb_MxD, keys["eval"], criterion.samples, decision
+                features(params), hyper["n"], pairs_Kx2, task, emb_MxD, keys["eval"], criterion.samples, decision
             )
             return {**success(fnr_K, fpr_K, hyper["m_out"], criterion), "fnr": fnr_K, "fpr": fpr_K}
 
         x0 = jnp.zeros((1, task.input_dim))
         params = model.init(keys["init"], x0, hyper["n"])["params"]
         return train_loop(
-            params, loss_fn=loss_fn, evaluate=evaluate, data_key=keys["data"],
+            params, loss_fn=loss_fn, evaluate=evaluate, data_key=keys["data"] if shared_key is None else shared_key,
             learning_rate=hyper["lr"], cfg=train_cfg,
         )
 
@@ -173,7 +254,7 @@ EXPERIMENT = experiment.register(
         analysis=experiment.Analysis(
             resource="m_out",
             direction="decreasing",
-            series=("m", "op", "s", "p", "d", "n", "loss", "balance"),
+            series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance"),
             laws=("n2_over_log", "power", "n2", "n_log_n", "linear"),
             covariates=("n",),
         ),

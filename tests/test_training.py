@@ -14,7 +14,7 @@ CRIT = Criterion(samples=16)
 
 
 def static(n, m_out, m=16, **kw):
-    base = dict(m=m, op="and", s=2, p=None, d=None, loss="bce", balance=True)
+    base = dict(m=m, op="and", s=2, p=None, d=None, d_out=None, objective="bce", balance=True)
     return {**base, **kw, "n": n, "m_out": m_out}
 
 
@@ -76,7 +76,7 @@ def test_diverging_member_leaves_others_untouched():
     bad = SuperpositionMember(m=16, s=2, n=8, m_out=6, lr=1e30, seed=0, )
     cfg = TrainConfig(steps=20, batch=16, evals=2)
     shape = static(8, 6)
-    train = superposition.make_train({**shape, "loss": "mse"}, cfg, CRIT)
+    train = superposition.make_train({**shape, "objective": "mse"}, cfg, CRIT)
     members = [bad, good]
     keys = jnp.stack([experiment.member_key(superposition.EXPERIMENT, m) for m in members])
     hyper = {"lr": jnp.asarray([1e30, 0.02], jnp.float32), "n": jnp.asarray([8, 8], jnp.int32), "m_out": jnp.asarray([6, 6], jnp.int32)}
@@ -84,3 +84,23 @@ def test_diverging_member_leaves_others_untouched():
     _, alone = jax.jit(jax.vmap(train))(keys[1:], jax.tree.map(lambda v: v[1:], hyper))
     assert not np.isfinite(both["loss"][0]).all()
     np.testing.assert_allclose(both["loss"][1], alone["loss"][0], rtol=1e-5)
+
+
+def test_outputs_in_superposition_mask_exactly_and_read_prefix_stable_vectors():
+    read_small = superposition.readout_vectors(jax.random.key(7), 6, 5)
+    read_big = superposition.readout_vectors(jax.random.key(7), 6, 9)
+    np.testing.assert_array_equal(read_big[:, :5], read_small)
+    np.testing.assert_allclose(np.linalg.norm(read_big, axis=0), 1.0, rtol=1e-6)
+    member = SuperpositionMember(m=16, s=2, n=6, m_out=5, d_out=6, lr=0.02, seed=3)
+    params_exact, exact = run(static(6, 5, d_out=6), [member])
+    params_masked, masked = run(static(12, 10, d_out=6), [member])
+    assert params_exact["w_out_NxK"].shape == (1, 6, 6)  # readout into R^d_out, not into m' units
+    np.testing.assert_allclose(masked["loss"], exact["loss"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(masked["fnr"][..., :5], exact["fnr"], atol=1e-6)
+
+
+def test_learns_small_2and_task_with_outputs_in_superposition():
+    cfg = TrainConfig(steps=600, batch=64, evals=2)
+    members = [SuperpositionMember(m=12, s=2, n=16, m_out=6, d_out=8, lr=0.03, seed=s) for s in range(2)]
+    _, metrics = run(static(16, 6, m=12, d_out=8), members, cfg)
+    assert metrics["success"][:, -1].all(), metrics["frac_ok"]
