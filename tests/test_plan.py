@@ -12,7 +12,7 @@ import pytest
 from lab.plan import MIN_LANES, chunk_size, describe, make_plan, split_axis
 from lab.spec import RunOptions, load_spec
 
-QUICK = Path(__file__).parent.parent / "sweeps" / "superposition-quick.toml"
+QUICK = Path(__file__).parent / "specs" / "grid.toml"  # a fixed grid (the shipped quick sweep gets tuned)
 GIB = 1 << 30
 
 
@@ -133,7 +133,7 @@ def test_describe_reports_members_buckets_chunks_waste_and_programs():
     plan = make_plan(spec, devices=2, memory_bytes=GIB)
     text = describe(plan, spec)
     lines = text.splitlines()
-    assert lines[0] == (f"sweep superposition-quick (kind superposition): {plan.n_members} members, "
+    assert lines[0] == (f"sweep grid (kind superposition): {plan.n_members} members, "
                         f"{plan.n_programs} programs to compile, {plan.n_chunks} chunks on 2 devices")
     assert plan.n_members == len(spec.members()) > 1 and plan.n_programs > 1
     assert "n = [8, 16, 32, 64]" in lines[1] and "m_out = [1*n, " in lines[1] and "seeds = [0, " in lines[1]

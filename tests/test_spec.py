@@ -52,8 +52,8 @@ def test_shipped_specs_load(path):
     assert spec.members() and spec.kind in experiment.kinds()
 
 
-def test_quick_spec_grid_and_frozen_configs():
-    spec = load_spec(SWEEPS / "superposition-quick.toml")
+def test_relative_grid_and_frozen_configs():
+    spec = load_spec(Path(__file__).parent / "specs" / "grid.toml")
     members = spec.members()
     assert len(members) == 4 * 5 * 2  # n x m'-factors x seeds
     assert {(m.n, m.m_out) for m in members} == {(n, f * n) for n in (8, 16, 32, 64) for f in (1, 2, 4, 8, 16)}
