@@ -43,12 +43,24 @@ def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
 
 
 def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
-    """Smallest D_K of the compressed graph construction per (m, d_model, graph, m') of the run."""
+    """Smallest D_K of the compressed graph construction per (m, d_model, graph, m') of the run.
+
+    The construction needs several times the trained models' D_K, so sizes are searched on a
+    geometric grid up to 4·d_model (beyond the run's own D_K values).
+    """
+    import numpy as np
+
     from lab import attention_construction
 
-    configs = sorted({(r["m"], r["d_model"], r["graph"], r["m_edges"]) for r in rows})
-    dks = sorted({int(r["dk"]) for r in rows} | {1, max(r["d_model"] for r in rows)})
-    points = attention_construction.construction_points(configs, dks=dks)
+    points = {"m_edges": [], "d_model": [], "dk": []}
+    for context in sorted({r["context"] for r in rows}):
+        sub = [r for r in rows if r["context"] == context]
+        configs = sorted({(r["m"], r["d_model"], r["graph"], r["m_edges"]) for r in sub})
+        top = 4 * max(r["d_model"] for r in sub)
+        grid = sorted({int(r["dk"]) for r in sub} | set(np.unique(np.round(np.geomspace(1, top, 14)).astype(int)).tolist()))
+        found = attention_construction.construction_points(configs, dks=grid, context=context)
+        for key in points:
+            points[key] += found[key]
     return {"construction": points} if points["dk"] else {}
 
 
