@@ -42,10 +42,10 @@ def population_mesh() -> Mesh:
 
 # On a CPU the population runs as consecutive groups (lax.map over groups, vmap within) whose
 # members' memory estimates (Experiment.bytes_per_member) add up to about this much, so that a
-# step's activations stay in cache: on the 2-core benchmark machine groups of 32 small / 8 large
-# superposition members ran 2-3x faster per member than one vmap over 256 (benchmarks/README.md).
-# Accelerators take the whole population at once.
-CPU_GROUP_BYTES = 160 << 20
+# step's activations stay in cache. On the 2-core benchmark machine, groups of 4-16 small or 1-8
+# large superposition members were equally fast within noise, and 2-3x faster per member than one
+# vmap over 256-1024 (benchmarks/README.md). Accelerators take the whole population at once.
+CPU_GROUP_BYTES = 64 << 20
 
 
 def group_size(members_per_device: int, bytes_per_member: int, platform: str | None = None) -> int:
