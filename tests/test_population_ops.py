@@ -1,0 +1,72 @@
+"""The trainer's fast paths compute exactly what the plain code does: shared-input products under
+vmap, the s-sparse sampler, targets from counts, and population groups in the engine."""
+
+import collections
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lab import bench, engine, experiment
+from lab.boolean_task import BooleanTask, sample_active, sample_inputs, sample_pairs, targets
+from lab.criterion import Criterion
+from lab.mlp import matmul, shared_matmul
+from lab.superposition import SuperpositionMember, pair_selection, pair_targets
+from lab.training import TrainConfig
+
+
+@pytest.mark.parametrize("x_batched", [False, True])
+def test_shared_matmul_matches_plain_product_under_vmap(x_batched):
+    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(k1, (3, 5, 4) if x_batched else (5, 4))
+    w, v = jax.random.normal(k2, (3, 4, 6)), jax.random.normal(k3, (3, 6, 2))
+    in_axes = (0 if x_batched else None, 0, 0)
+    for op in (shared_matmul, matmul):
+        fast = jax.jit(jax.vmap(jax.value_and_grad(lambda x, w, v: (jax.nn.relu(op(x, w)) @ v).sum(), argnums=(1,)), in_axes))
+        plain = jax.jit(jax.vmap(jax.value_and_grad(lambda x, w, v: (jax.nn.relu(x @ w) @ v).sum(), argnums=(1,)), in_axes))
+        (a, (ga,)), (b, (gb,)) = fast(x, w, v), plain(x, w, v)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ga, gb, rtol=1e-5, atol=1e-5)
+
+
+def test_sample_active_is_uniform_over_subsets():
+    idx = np.asarray(sample_active(jax.random.key(0), 5, 2, 20000))
+    assert all(len(set(r)) == 2 for r in idx)
+    counts = collections.Counter(tuple(sorted(r)) for r in idx)
+    assert len(counts) == 10 and max(abs(c - 2000) for c in counts.values()) < 200  # ~4.7 sigma
+
+
+@pytest.mark.parametrize("op", ["and", "or", "xor", "perm"])
+def test_targets_from_counts_equal_gathered_targets(op):
+    task = BooleanTask(m=10, op=op, s=None, p=0.3)
+    x = sample_inputs(jax.random.key(1), task, 64)
+    pairs = sample_pairs(jax.random.key(2), task, 8)
+    np.testing.assert_array_equal(pair_targets(x @ pair_selection(pairs, 10), op), targets(x, pairs, op))
+
+
+def test_population_groups_do_not_change_results():
+    exp = experiment.get("superposition")
+    members = [SuperpositionMember(m=12, s=2, n=n, m_out=4, lr=lr, seed=s)
+               for s, (n, lr) in enumerate([(4, 0.02), (6, 0.05), (3, 0.01), (6, 0.1)])]
+    shape = tuple((f, getattr(members[0], f)) for f in exp.static_fields()) + (("n", 6), ("m_out", 4))
+    cfg, crit = TrainConfig(steps=6, batch=8, evals=2), Criterion(samples=4)
+    keys = jnp.stack([experiment.member_key(exp, m) for m in members])
+    hyper = engine.hyper_arrays(exp, members)
+    whole, _ = engine.population_program("superposition", shape, cfg, crit, 1, 4)
+    groups, _ = engine.population_program("superposition", shape, cfg, crit, 1, 2)
+    a, b = whole(keys, hyper), groups(keys, hyper)
+    for k in ("loss", "fnr", "fpr"):
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_bench_ratios_and_summary_from_a_report():
+    res = {"peak": {"size": 8, "xla_flops": 2e9, "numpy_flops": 1e9, "peak_flops": 2e9},
+           "population": {"small": {"population": 4, "model_steps_per_s": 100.0, "dense_flops": 5e8, "compile_s": 1.0}},
+           "peers": {"small": {"torch_loop": {"model_steps_per_s": 10.0}, "jax_loop": {"skipped": "x"}}}}
+    rat = bench.ratios(res)
+    assert rat == {"small_fraction_of_peak": 0.25, "small_vs_torch_loop": 10.0}
+    report = {"results": res, "ratios": rat, "seconds": 1.0, "date": "d", "versions": {"jax": "j", "torch": None},
+              "device": {"platform": "cpu", "cpu": "c", "cores": 2, "count": 1, "kind": "cpu"}}
+    text = bench.summary(report)
+    assert "25.0% of peak" in text and "10.0x faster" in text and "skipped (x)" in text
