@@ -74,8 +74,12 @@ def summary_text(kind: str, rows: list[dict], fit_dict: dict, figures: list[Path
     lines = [f"{kind}: {len(rows)} members ({len(rows) - ok} diverged), {sum(bool(r['success']) for r in rows)} succeeded"]
     word = "capacity" if a.direction == "decreasing" else "threshold"
     lines.append(f"{word} {a.resource}* per series:")
-    for s in fit_dict.get("series", []):
-        lines.append(f"  {_series_label(s['key'], a)}: {_threshold_text(s)}")
+    series = fit_dict.get("series", [])
+    varying = [k for k in a.series if len({repr(s["key"].get(k)) for s in series}) > 1]
+    shown = [k for k in a.covariates if k in varying] + [k for k in varying if k not in a.covariates]
+    for s in series:
+        label = ", ".join(f"{k}={s['key'].get(k)}" for k in shown) or "all members"
+        lines.append(f"  {label}: {_threshold_text(s)}")
     best = fit_dict.get("best")
     if best:
         lines.append(f"best law (AIC): {best}")
@@ -97,11 +101,6 @@ def thresholds_csv(fit_dict: dict) -> str:
     for s in series:
         w.writerow([s["key"].get(k, "") for k in keys] + [_csv_value(s.get(c)) for c in cols])
     return buf.getvalue()
-
-
-def _series_label(key: dict, a: experiment.Analysis) -> str:
-    shown = [k for k in a.covariates if k in key] or list(key)
-    return ", ".join(f"{k}={key[k]}" for k in shown)
 
 
 def _threshold_text(s: dict) -> str:
