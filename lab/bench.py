@@ -45,6 +45,7 @@ from lab.training import TrainConfig
 # Throughput runs end with one evaluation on this few held-out samples, so that they time the
 # training step (the end-to-end sweep runs the real criterion).
 STEP_CRITERION = Criterion(samples=2)
+PROBE = 4  # steps of the short run whose time is subtracted (see steady_throughput)
 
 BENCHMARKS = ("peak", "population", "peers", "sweep", "scaling", "devices")
 
@@ -271,21 +272,31 @@ def time_population(kind: str, shape, members: list, train_cfg: TrainConfig, cri
     return {"compile_s": compile_s, "seconds": seconds, "steps": train_cfg.steps, "population": len(members)}
 
 
-def superposition_throughput(cfg: dict, budget: Budget, population: int | None = None, probe: bool = True) -> dict:
-    """Model-steps/s and dense-equivalent FLOP/s of a superposition population (one eval at the end)."""
+def steady_throughput(kind: str, shape, members: list, batch: int, budget: Budget) -> dict:
+    """Training steps per second of a population, without its fixed costs.
+
+    Two programs run: a short one (PROBE steps) and one sized to last about ``budget.seconds``;
+    model-steps/s = P (S - PROBE) / (t_S - t_PROBE), so initialisation, the final evaluation and
+    call overheads cancel, as they are amortised over the thousands of steps of a real run.
+    """
+    short = time_population(kind, shape, members, TrainConfig(steps=PROBE, batch=batch, evals=1), STEP_CRITERION, budget.repeats)
+    per_step = short["seconds"] / PROBE  # an upper bound: includes the fixed costs
+    steps = max(4 * PROBE, _steps_for(budget.seconds, 1 / max(per_step, 1e-9)))
+    long = time_population(kind, shape, members, TrainConfig(steps=steps, batch=batch, evals=1), STEP_CRITERION, budget.repeats)
+    step_s = max(long["seconds"] - short["seconds"], 1e-9) / (steps - PROBE)
+    p = len(members)
+    return {"population": p, "steps": steps, "seconds": long["seconds"], "probe_seconds": short["seconds"],
+            "compile_s": long["compile_s"], "fixed_s": max(short["seconds"] - PROBE * step_s, 0.0),
+            "model_steps_per_s": p / step_s}
+
+
+def superposition_throughput(cfg: dict, budget: Budget, population: int | None = None) -> dict:
+    """Steady model-steps/s and dense-equivalent FLOP/s of a superposition population."""
     population = population or cfg["population"]
-    shape = superposition_shape(cfg)
     members = superposition_members(cfg, population)
-    criterion = STEP_CRITERION
-    steps = 8
-    if probe:  # size the timed run so that it lasts about budget.seconds
-        r = time_population("superposition", shape, members, TrainConfig(steps=8, batch=cfg["batch"], evals=1), criterion, 1)
-        steps = _steps_for(budget.seconds, 8 / max(r["seconds"], 1e-6))
-    train_cfg = TrainConfig(steps=steps, batch=cfg["batch"], evals=1)
-    r = time_population("superposition", shape, members, train_cfg, criterion, budget.repeats)
-    model_steps = population * steps / r["seconds"]
+    r = steady_throughput("superposition", superposition_shape(cfg), members, cfg["batch"], budget)
     return {**{k: v for k, v in cfg.items() if k != "population"}, **r,
-            "model_steps_per_s": model_steps, "dense_flops": model_steps * dense_flops_per_step(cfg)}
+            "dense_flops": r["model_steps_per_s"] * dense_flops_per_step(cfg)}
 
 
 def attention_throughput(budget: Budget, population: int = 256) -> dict:
@@ -297,16 +308,12 @@ def attention_throughput(budget: Budget, population: int = 256) -> dict:
     member = exp.member()
     members = [dataclasses.replace(member, seed=i) for i in range(population)]
     shape = tuple((f, getattr(member, f)) for f in exp.static_fields()) + tuple((a, getattr(member, a)) for a in exp.padded)
-    criterion = STEP_CRITERION
     batch = TrainConfig().batch
-    r = time_population("attention", shape, members, TrainConfig(steps=8, batch=batch, evals=1), criterion, 1)
-    steps = _steps_for(budget.seconds, 8 / max(r["seconds"], 1e-6))
-    r = time_population("attention", shape, members, TrainConfig(steps=steps, batch=batch, evals=1), criterion, budget.repeats)
-    model_steps = population * steps / r["seconds"]
+    r = steady_throughput("attention", shape, members, batch, budget)
     # the kind's cost model counts the multiply-adds of one forward pass (projections and scores of
     # all items): forward + backward = 6 FLOPs per multiply-add
-    return {"member": dataclasses.asdict(member), "batch": batch, **r, "model_steps_per_s": model_steps,
-            "dense_flops": model_steps * 6.0 * exp.cost(dict(shape))}
+    return {"member": dataclasses.asdict(member), "batch": batch, **r,
+            "dense_flops": r["model_steps_per_s"] * 6.0 * exp.cost(dict(shape))}
 
 
 # --- peers -------------------------------------------------------------------------------------
@@ -331,11 +338,12 @@ def jax_loop(cfg: dict, budget: Budget) -> dict:
             jax.block_until_ready(one(*a))
         return time.perf_counter() - t0, compile_s
 
-    probe, _ = timed(8)
-    steps = _steps_for(budget.peer_seconds, 8 * len(members) / max(probe, 1e-6))
+    probe, _ = timed(PROBE)
+    steps = max(4 * PROBE, _steps_for(budget.peer_seconds, PROBE * len(members) / max(probe, 1e-6)))
     seconds, compile_s = timed(steps)
+    # fixed costs (initialisation, evaluation, dispatch) cancel in the difference, as in steady_throughput
     return {"models": len(members), "steps": steps, "seconds": seconds, "compile_s": compile_s,
-            "model_steps_per_s": len(members) * steps / seconds}
+            "model_steps_per_s": len(members) * (steps - PROBE) / max(seconds - probe, 1e-9)}
 
 
 def textbook_vmap(cfg: dict, budget: Budget) -> dict:
@@ -348,8 +356,9 @@ def textbook_vmap(cfg: dict, budget: Budget) -> dict:
 
     task = BooleanTask(m=cfg["m"], op=TASK["op"], s=TASK["s"])
     q, pos_weight = class_weights(task)
-    # a quarter of the population: per-member throughput of one vmap does not grow with its size
-    m, n, k, batch, s, p = cfg["m"], cfg["n"], cfg["m_out"], cfg["batch"], TASK["s"], cfg["population"] // 4
+    # an eighth of the population (its per-member sampling makes it slow to time): the per-member
+    # throughput of one vmap does not grow with its size (see the scaling benchmark)
+    m, n, k, batch, s, p = cfg["m"], cfg["n"], cfg["m_out"], cfg["batch"], TASK["s"], cfg["population"] // 8
     opt = optax.adam(1e-2)
 
     def loss(params, pairs_Kx2, key):
@@ -386,10 +395,10 @@ def textbook_vmap(cfg: dict, budget: Budget) -> dict:
         jax.block_until_ready(compiled(keys))
         return best_time(lambda: jax.block_until_ready(compiled(keys)), budget.repeats), compile_s
 
-    probe, _ = timed(4)
-    steps = _steps_for(budget.peer_seconds, 4 / max(probe, 1e-6), lo=4)
+    probe, _ = timed(PROBE)
+    steps = max(4 * PROBE, _steps_for(budget.peer_seconds, PROBE / max(probe, 1e-6), lo=PROBE))
     seconds, compile_s = timed(steps)
-    model_steps = p * steps / seconds
+    model_steps = p * (steps - PROBE) / max(seconds - probe, 1e-9)  # fixed costs cancel
     return {"population": p, "steps": steps, "seconds": seconds, "compile_s": compile_s,
             "model_steps_per_s": model_steps, "dense_flops": model_steps * dense_flops_per_step(cfg)}
 
@@ -515,7 +524,7 @@ def population_scaling(budget: Budget) -> dict:
     """Small-population throughput against population size."""
     rows = []
     for p in budget.populations:
-        r = superposition_throughput(SMALL, dataclasses.replace(budget, repeats=2), population=p)
+        r = superposition_throughput(SMALL, dataclasses.replace(budget, repeats=2, seconds=budget.seconds / 2), population=p)
         rows.append({"population": p, "model_steps_per_s": r["model_steps_per_s"], "dense_flops": r["dense_flops"],
                      "compile_s": r["compile_s"]})
     return {"shape": "small", "rows": rows}
