@@ -42,10 +42,11 @@ def population_mesh() -> Mesh:
 
 # On a CPU the population runs as consecutive groups (lax.map over groups, vmap within) whose
 # members' memory estimates (Experiment.bytes_per_member) add up to about this much, so that a
-# step's activations stay in cache. On the 2-core benchmark machine, groups of 4-16 small or 1-8
-# large superposition members were equally fast within noise, and 2-3x faster per member than one
-# vmap over 256-1024 (benchmarks/README.md). Accelerators take the whole population at once.
-CPU_GROUP_BYTES = 64 << 20
+# step's activations stay in cache. On the 2-core benchmark machine the best groups were 32-64
+# small and 8 large superposition members (this budget gives 32 and 8), 2.5x and 1.2x faster per
+# member than one vmap over 256 and 64 (benchmarks/README.md). Accelerators take the whole
+# population at once.
+CPU_GROUP_BYTES = 160 << 20
 
 
 def group_size(members_per_device: int, bytes_per_member: int, platform: str | None = None) -> int:
