@@ -80,12 +80,8 @@ def kinds() -> list[str]:
 
 
 def _load_builtin() -> None:
-    import lab.superposition  # noqa: F401  (registers itself)
-
-    try:
-        import lab.attention  # noqa: F401
-    except ImportError:  # the attention lab is optional while it is being built
-        pass
+    import lab.attention  # noqa: F401  (each built-in kind registers itself)
+    import lab.superposition  # noqa: F401
 
 
 def stable_hash(text: str) -> int:
