@@ -32,19 +32,38 @@ class Summary:
     text: str = ""  # the short human summary printed by `lab run`
 
 
-def fit_and_write(run_dir: str | Path):
+def fit_and_write(run_dir: str | Path, where: dict[str, str] | None = None):
     """Fit thresholds and laws of a run; write RUN_DIR/fit.json and RUN_DIR/thresholds.csv.
 
-    Returns the lab.fit.FitReport (its ``table()`` is what `lab fit` prints).
+    ``where`` fits only the rows whose fields equal the given values (compared as text, e.g.
+    {"model": "bilinear", "h": "1"}) and writes fit-<field>=<value>,....json / thresholds-....csv
+    instead. Returns the lab.fit.FitReport (its ``table()`` is what `lab fit` prints).
     """
     from lab import fit
 
     run_dir = Path(run_dir)
-    report = fit.fit_run(run_dir)
+    kind = store.read_meta(run_dir)["kind"]
+    rows = select(store.load_rows(run_dir), where or {})
+    report = fit.fit_rows(kind, rows)
     fit_dict = report.to_dict()
-    store.atomic_write(run_dir / "fit.json", json.dumps(fit_dict, indent=2, sort_keys=True, default=_jsonable))
-    store.atomic_write(run_dir / "thresholds.csv", thresholds_csv(fit_dict))
+    suffix = "-" + ",".join(f"{k}={v}" for k, v in sorted(where.items())) if where else ""
+    store.atomic_write(run_dir / f"fit{suffix}.json", json.dumps(fit_dict, indent=2, sort_keys=True, default=_jsonable))
+    store.atomic_write(run_dir / f"thresholds{suffix}.csv", thresholds_csv(fit_dict))
     return report
+
+
+def select(rows: list[dict], where: dict[str, str]) -> list[dict]:
+    """Rows whose fields equal ``where``'s values, compared as text; unknown fields are an error."""
+    if not rows:
+        raise ValueError("the run has no rows yet")
+    for field in where:
+        if field not in rows[0]:
+            raise ValueError(f"--where {field}=...: rows have no field {field!r}; fields: {', '.join(sorted(rows[0]))}")
+    chosen = [r for r in rows if all(str(r[k]) == str(v) for k, v in where.items())]
+    if not chosen:
+        shown = ", ".join(f"{k}={v}" for k, v in where.items())
+        raise ValueError(f"no rows with {shown}")
+    return chosen
 
 
 def analyze_run(run_dir: str | Path, *, figures_dir: str | Path | None = None, extra: dict | None = None) -> Summary:

@@ -48,10 +48,19 @@ def _cmd_plan(args) -> int:
 def _cmd_fit(args) -> int:
     from lab import analysis
 
-    report = analysis.fit_and_write(args.run_dir)
+    where = dict(_key_value(w) for w in args.where)
+    report = analysis.fit_and_write(args.run_dir, where=where)
     print(report.table())
-    print(f"wrote {Path(args.run_dir) / 'fit.json'} and thresholds.csv")
+    suffix = "-" + ",".join(f"{k}={v}" for k, v in sorted(where.items())) if where else ""
+    print(f"wrote {Path(args.run_dir) / f'fit{suffix}.json'} and thresholds{suffix}.csv")
     return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--where {text!r}: expected FIELD=VALUE, e.g. --where model=bilinear")
+    return key, value
 
 
 def _cmd_report(args) -> int:
@@ -117,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "reported as bounds), fit every candidate law with multi-start optimisation, compare them by "
                        "AIC/BIC and held-out error, print the table and verdicts, and write RUN_DIR/fit.json.")
     p.add_argument("run_dir", help="a run directory made by `lab run`")
+    p.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
+                   help="fit only members with this field value (repeatable), e.g. --where model=bilinear --where h=1; "
+                   "writes fit-FIELD=VALUE.json")
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("report", help="a self-contained Markdown report with figures and tables",
@@ -160,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SpecError, RunDirMismatch, FileNotFoundError) as e:
+    except (SpecError, RunDirMismatch, FileNotFoundError, ValueError) as e:
         print(f"lab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

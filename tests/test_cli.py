@@ -86,3 +86,14 @@ def test_every_command_has_help(command, capsys):
         cli.main([command, "--help"])
     assert e.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_fit_a_subset_with_where(run_dir, capsys):
+    assert cli.main(["fit", str(run_dir), "--where", "n=4"]) == 0
+    fit = json.loads((run_dir / "fit-n=4.json").read_text())
+    assert [s["key"]["n"] for s in fit["series"]] == [4]
+    assert (run_dir / "thresholds-n=4.csv").exists()
+    assert cli.main(["fit", str(run_dir), "--where", "width=4"]) == 2
+    assert "no field 'width'" in capsys.readouterr().err
+    assert cli.main(["fit", str(run_dir), "--where", "n=5"]) == 2
+    assert "no rows with n=5" in capsys.readouterr().err
