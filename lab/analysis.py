@@ -52,17 +52,21 @@ def fit_and_write(run_dir: str | Path, where: dict[str, str] | None = None):
     return report
 
 
+class SelectionError(ValueError):
+    """A ``where`` selection that names no field of the rows, or matches no row."""
+
+
 def select(rows: list[dict], where: dict[str, str]) -> list[dict]:
     """Rows whose fields equal ``where``'s values, compared as text; unknown fields are an error."""
     if not rows:
-        raise ValueError("the run has no rows yet")
+        raise SelectionError("the run has no rows yet")
     for field in where:
         if field not in rows[0]:
-            raise ValueError(f"--where {field}=...: rows have no field {field!r}; fields: {', '.join(sorted(rows[0]))}")
+            raise SelectionError(f"--where {field}=...: rows have no field {field!r}; fields: {', '.join(sorted(rows[0]))}")
     chosen = [r for r in rows if all(str(r[k]) == str(v) for k, v in where.items())]
     if not chosen:
         shown = ", ".join(f"{k}={v}" for k, v in where.items())
-        raise ValueError(f"no rows with {shown}")
+        raise SelectionError(f"no rows with {shown}")
     return chosen
 
 

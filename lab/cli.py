@@ -59,7 +59,9 @@ def _cmd_fit(args) -> int:
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--where {text!r}: expected FIELD=VALUE, e.g. --where model=bilinear")
+        from lab.analysis import SelectionError
+
+        raise SelectionError(f"--where {text!r}: expected FIELD=VALUE, e.g. --where model=bilinear")
     return key, value
 
 
@@ -163,6 +165,7 @@ PASSTHROUGH = {"construct": _cmd_construct, "bench": _cmd_bench}
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `lab` console script."""
+    from lab.analysis import SelectionError
     from lab.spec import SpecError
     from lab.store import RunDirMismatch
 
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SpecError, RunDirMismatch, FileNotFoundError, ValueError) as e:
+    except (SpecError, RunDirMismatch, FileNotFoundError, SelectionError) as e:
         print(f"lab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
