@@ -62,11 +62,15 @@ def compressed_weights(key: jax.Array, emb_MxD: jax.Array, adj_MxM: jax.Array, d
     # whitened random keys: k_b·k_j / |k_b|² ≈ (P_E)_bj / (P_E)_bb + N(0, 1/D), the least crosstalk
     # a linear key map of compressed embeddings allows (none at all when m = d)
     evals_D, evecs_DxD = jnp.linalg.eigh(emb_MxD.T @ emb_MxD)
+    evals_D = jnp.maximum(evals_D, 1e-6 * evals_D[-1])
     whiten_DxD = (evecs_DxD / jnp.sqrt(evals_D)) @ evecs_DxD.T
     g_DxK = whiten_DxD @ jax.random.normal(key, (emb_MxD.shape[1], dk_max)) * mask_K
     k_MxK = emb_MxD @ g_DxK
     q_MxK = adj_MxM @ (k_MxK / jnp.maximum((k_MxK**2).sum(1, keepdims=True), 1e-12))
-    pinv_DxM = jnp.linalg.pinv(emb_MxD)
+    # E⁺ = (EᵀE)⁻¹Eᵀ (m >= d, full column rank) from the same eigendecomposition: one LAPACK call per
+    # program. Two batched LAPACK calls running concurrently can deadlock XLA's CPU thread pool on a
+    # 2-core machine (seen with eigh beside pinv's SVD under vmap, jaxlib 0.10.2).
+    pinv_DxM = ((evecs_DxD / evals_D) @ evecs_DxD.T) @ emb_MxD.T
     p_diag_M = jnp.einsum("md,dm->m", emb_MxD, pinv_DxM)  # diagonal of P_E = E E⁺
     return pinv_DxM @ (q_MxK / p_diag_M[:, None]), g_DxK
 

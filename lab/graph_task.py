@@ -34,9 +34,26 @@ def item_embeddings(key: jax.Array, m: int, d_model: int) -> jax.Array:
         raise ValueError(f"need m >= d_model (m = d_model is uncompressed), got m={m}, d_model={d_model}")
     g_MxD = jax.random.normal(key, (m, d_model))
     if m == d_model:
-        q_MxM, r_MxM = jnp.linalg.qr(g_MxD)
-        return q_MxM * jnp.sign(jnp.diagonal(r_MxM))[None, :]  # Haar-random rotation
+        return gram_schmidt(g_MxD)  # Haar-random rotation
     return g_MxD / jnp.linalg.norm(g_MxD, axis=1, keepdims=True)
+
+
+def gram_schmidt(g_DxD: jax.Array) -> jax.Array:
+    """Q of the QR decomposition of a square matrix with R's diagonal positive, by Gram-Schmidt.
+
+    Equals ``qr`` up to rounding but uses only matrix products: batched LAPACK calls from several
+    vmapped programs at once can deadlock XLA's CPU thread pool on small machines (jaxlib 0.10.2).
+    """
+    d = g_DxD.shape[1]
+
+    def column(q_DxD, j):
+        v_D = g_DxD[:, j]
+        for _ in range(2):  # twice is enough (Giraud et al., "twice is enough" re-orthogonalisation)
+            v_D = v_D - q_DxD @ (q_DxD.T @ v_D)
+        return q_DxD.at[:, j].set(v_D / jnp.linalg.norm(v_D)), None
+
+    q_DxD, _ = jax.lax.scan(column, jnp.zeros_like(g_DxD), jnp.arange(d))
+    return q_DxD
 
 
 def graph_ranks(key: jax.Array, m: int, graph: str) -> jax.Array:

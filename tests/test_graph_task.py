@@ -65,3 +65,12 @@ def test_metrics_hand_checked():
     m = edge_metrics(extra > 0, y)
     assert float(m["recall"]) == 1.0 and float(m["precision"]) == 0.5
     assert float(m["acc_none"]) == 0.5 and float(m["recovery"]) == 0.5
+
+
+def test_gram_schmidt_is_qr_with_positive_diagonal():
+    from lab.graph_task import gram_schmidt
+
+    g = jax.random.normal(jax.random.key(4), (12, 12))
+    q, r = np.linalg.qr(np.asarray(g))
+    q = q * np.sign(np.diag(r))[None, :]
+    np.testing.assert_allclose(gram_schmidt(g), q, atol=2e-5)
