@@ -241,8 +241,4 @@ def describe(plan: Plan, spec: Spec) -> str:
     return "\n".join(lines)
 
 
-def shape_key(bucket: Bucket) -> str:
-    return ",".join(f"{k}={v}" for k, v in bucket.shape)
-
-
 __all__ = ["Bucket", "Plan", "make_plan", "split_axis", "chunk_size", "describe"]
