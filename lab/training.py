@@ -14,6 +14,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -33,13 +34,18 @@ class TrainConfig:
     # one batch per step); "member" = each member draws its own stream from its seed. Either way a
     # member's result does not depend on the rest of its population.
     data: str = "task"
+    # The reported training loss of a segment is the mean over every loss_every-th step and the
+    # segment's last step; the other steps compute gradients only. The loss value is a metric (the
+    # gradient never needs it), and on small networks its reduction costs as much as the matrix
+    # products of a step. 1 = every step.
+    loss_every: int = 16
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.data not in DATA:
             raise ValueError(f"data must be one of {DATA}, got {self.data!r}")
-        for name in ("steps", "batch", "evals"):
+        for name in ("steps", "batch", "evals", "loss_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.steps % self.evals:
@@ -48,6 +54,13 @@ class TrainConfig:
     @property
     def steps_per_eval(self) -> int:
         return self.steps // self.evals
+
+
+def logged_steps(cfg: TrainConfig):
+    """Which positions of a segment report their training loss, bool (steps_per_eval,): every
+    ``loss_every``-th step and the last one (a divergence shows there, as NaN stays NaN)."""
+    j = np.arange(cfg.steps_per_eval)
+    return ((j + 1) % cfg.loss_every == 0) | (j == cfg.steps_per_eval - 1)
 
 
 def make_optimizer(name: str, learning_rate: jax.Array) -> optax.GradientTransformation:
@@ -72,23 +85,31 @@ def train_loop(
 ):
     """Train ``params`` on ``loss_fn(params, batch_key)``; returns (params, metrics).
 
-    metrics: ``loss`` (mean training loss of each segment) and each entry of ``evaluate(params)``,
-    stacked over evaluation points: leaves of shape (evals, ...).
+    metrics: ``loss`` (mean training loss of each segment, over its logged steps: see
+    ``logged_steps``) and each entry of ``evaluate(params)``, stacked over evaluation points:
+    leaves of shape (evals, ...).
     """
     opt = make_optimizer(cfg.optimizer, learning_rate)
-    grad_fn = jax.value_and_grad(loss_fn)
+    grad_fn = jax.grad(loss_fn)
+    logged_J = logged_steps(cfg)
+    n_logged = float(logged_J.sum())
+    logged_J = jnp.asarray(logged_J)
 
-    def step(carry, t):
+    def step(carry, t_j):
+        t, j = t_j  # step index in the run, position in its segment
         params, opt_state = carry
-        loss, grads = grad_fn(params, jax.random.fold_in(data_key, t))
+        batch_key = jax.random.fold_in(data_key, t)
+        grads = grad_fn(params, batch_key)
+        # the predicate is the same for every member, so under vmap this stays a branch
+        loss = jax.lax.cond(logged_J[j], lambda: loss_fn(params, batch_key), lambda: jnp.zeros((), jnp.float32))
         with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int32 counts
             updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
     def segment(carry, seg):
-        ts = seg * cfg.steps_per_eval + jnp.arange(cfg.steps_per_eval)
-        carry, losses = jax.lax.scan(step, carry, ts)
-        return carry, {"loss": losses.mean(), **evaluate(carry[0])}
+        js = jnp.arange(cfg.steps_per_eval)
+        carry, losses = jax.lax.scan(step, carry, (seg * cfg.steps_per_eval + js, js))
+        return carry, {"loss": losses.sum() / n_logged, **evaluate(carry[0])}
 
     with jax.numpy_dtype_promotion("standard"):
         opt_state = opt.init(params)

@@ -104,3 +104,24 @@ def test_learns_small_2and_task_with_outputs_in_superposition():
     members = [SuperpositionMember(m=12, s=2, n=16, m_out=6, d_out=8, lr=0.03, seed=s) for s in range(2)]
     _, metrics = run(static(16, 6, m=12, d_out=8), members, cfg)
     assert metrics["success"][:, -1].all(), metrics["frac_ok"]
+
+
+def test_logged_steps_every_kth_and_last():
+    from lab.training import logged_steps
+
+    np.testing.assert_array_equal(logged_steps(TrainConfig(steps=10, evals=2, loss_every=2)), [0, 1, 0, 1, 1])
+    assert logged_steps(TrainConfig(steps=6, evals=2, loss_every=1)).all()
+    assert logged_steps(TrainConfig(steps=6, evals=1, loss_every=100)).tolist() == [0, 0, 0, 0, 0, 1]
+
+
+def test_reported_loss_is_mean_over_logged_steps_and_leaves_training_alone():
+    member = SuperpositionMember(m=16, s=2, n=6, m_out=5, lr=0.02, seed=3)
+    # one evaluation per step with every loss logged: the loss of each step
+    params_each, each = run(static(6, 5), [member], TrainConfig(steps=12, batch=16, evals=12, loss_every=1))
+    params_k, sparse = run(static(6, 5), [member], TrainConfig(steps=12, batch=16, evals=2, loss_every=4))
+    per_step = np.asarray(each["loss"][0])
+    expected = [per_step[[3, 5]].mean(), per_step[[9, 11]].mean()]  # steps 4 and 6 of each segment of 6
+    np.testing.assert_allclose(sparse["loss"][0], expected, rtol=1e-5)
+    # the loss is a metric: the trained parameters do not depend on which steps report it
+    for k in params_each:
+        np.testing.assert_allclose(params_k[k], params_each[k], rtol=1e-5, atol=1e-7)
