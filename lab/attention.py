@@ -26,6 +26,7 @@ from lab import experiment
 from lab.attention_model import MODELS, make_model
 from lab.criterion import Criterion
 from lab.graph_task import GRAPHS, adjacency, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
+from lab.losses import weighted_bce
 from lab.training import TrainConfig, train_loop
 
 METRICS = ("recovery", "acc_edges", "acc_none", "query_acc", "precision", "recall")
@@ -104,9 +105,19 @@ def task_instance(root: jax.Array, static: Mapping[str, Any], m_edges, degree) -
 
 def pair_loss(logits_BxCxC: jax.Array, y_BxCxC: jax.Array, pos_weight: float) -> jax.Array:
     """Weighted logistic loss per pair, averaged (edges weighted ``pos_weight``)."""
-    per = jax.nn.softplus(logits_BxCxC) - y_BxCxC * logits_BxCxC  # BCE with logits, stable
     w = 1.0 + (pos_weight - 1.0) * y_BxCxC
-    return (per * w).mean()
+    return weighted_bce(logits_BxCxC, y_BxCxC, w) / y_BxCxC.size
+
+
+def data_key(m: int, context: int) -> jax.Array:
+    """The context stream shared by every member with these m and context (TrainConfig.data = "task").
+
+    Contexts are index sets, independent of a member's graph and embeddings, so members of
+    different seeds, graphs and models can share them: a member's run equals its solo run, and
+    under the engine's vmap a step samples contexts once and gathers every member's rows with
+    the same indices (with per-member contexts the gathers' batched indices dominated a step).
+    """
+    return jax.random.key(experiment.stable_hash(f"attention-data:m={m},context={context}"))
 
 
 def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion):
@@ -136,7 +147,8 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
 
         params = model.init(keys["init"], emb_MxD, eval_ctx[:1], dk, h)["params"]
         return train_loop(
-            params, loss_fn=loss_fn, evaluate=evaluate, data_key=keys["data"],
+            params, loss_fn=loss_fn, evaluate=evaluate,
+            data_key=data_key(m, c) if train_cfg.data == "task" else keys["data"],
             learning_rate=hyper["lr"], cfg=train_cfg,
         )
 

@@ -68,8 +68,9 @@ class BilinearScorer(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, ())
         q_MxHxK = jnp.einsum("md,hdk->mhk", x_MxD, w_q)
         k_MxHxK = jnp.einsum("md,hdk->mhk", x_MxD, w_k)
-        s_MxM = jnp.einsum("ihk,jhk->ij", q_MxHxK, k_MxHxK)
-        return s_MxM[ctx_BxC[:, :, None], ctx_BxC[:, None, :]] + bias
+        # gather the context's rows, then score them: the backward pass scatters B·c rows into the
+        # projections, not B·c² single scores into an (m, m) matrix (4-5x faster under vmap)
+        return jnp.einsum("bihk,bjhk->bij", q_MxHxK[ctx_BxC], k_MxHxK[ctx_BxC]) + bias
 
 
 class SoftmaxAttention(nn.Module):

