@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lab import experiment
-from lab.boolean_task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs
+from lab.boolean_task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
 from lab.criterion import Criterion, feature_error_rates, success
 from lab.losses import weighted_bce
 from lab.mlp import MaskedMLP, forward, width_mask
@@ -103,31 +103,6 @@ def member_keys(root: jax.Array) -> dict[str, jax.Array]:
     return {name: jax.random.fold_in(root, i) for i, name in enumerate(names)}
 
 
-def pair_counts(x_BxM: jax.Array, pairs_Kx2: jax.Array) -> jax.Array:
-    """c = x_a + x_b of each feature's two inputs, shape (B, K) (perm: a = b, so c = 2 x_a).
-
-    Two column gathers of x. With the loss value off the gradient path (lab.training.logged_steps)
-    XLA fuses them into the pass that computes the loss gradient, which then reads x (shared by
-    the population, a few KiB): cheaper than a product x @ S with a 2-hot S per member, which
-    writes and reads a (P, B, K) array (large population: 1.38k -> 1.85k model-steps/s).
-    """
-    return jnp.take(x_BxM, pairs_Kx2[:, 0], axis=1) + jnp.take(x_BxM, pairs_Kx2[:, 1], axis=1)
-
-
-def pair_targets(count_BxK: jax.Array, op: str) -> jax.Array:
-    """Targets from c = x_a + x_b in {0, 1, 2} (perm: a = b, so c = 2 x_a); equals lab.boolean_task.targets."""
-    c = count_BxK
-    if op == "and":
-        return c * (c - 1.0) * 0.5
-    if op == "or":
-        return c * (3.0 - c) * 0.5
-    if op == "xor":
-        return c * (2.0 - c)
-    if op == "perm":
-        return c * 0.5
-    raise ValueError(f"unknown op {op!r}")
-
-
 def data_key(task: BooleanTask) -> jax.Array:
     """The batch stream shared by every member of a task (TrainConfig.data = "task").
 
@@ -174,7 +149,10 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
 
         def loss_fn(params, batch_key):
             x_BxM = sample_inputs(batch_key, task, train_cfg.batch)
-            y_BxK = pair_targets(pair_counts(x_BxM, pairs_Kx2), task.op)
+            # two column gathers of the shared x: with the loss value off the gradient path
+            # (lab.training.logged_steps) XLA fuses them into the gradient pass, cheaper than a
+            # per-member x @ S product (large population: 1.38k -> 1.85k model-steps/s)
+            y_BxK = targets(x_BxM, pairs_Kx2, task.op)
             # embedded inputs: (x E) W = x (E W), so the population still shares the product with x
             w_in_MxN = params["w_in_DxN"] if emb_MxD is None else emb_MxD @ params["w_in_DxN"]
             out_BxK = forward(features(params), x_BxM, mask_N, w_in_MxN)

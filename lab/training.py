@@ -91,9 +91,8 @@ def train_loop(
     """
     opt = make_optimizer(cfg.optimizer, learning_rate)
     grad_fn = jax.grad(loss_fn)
-    logged_J = logged_steps(cfg)
-    n_logged = float(logged_J.sum())
-    logged_J = jnp.asarray(logged_J)
+    logged = logged_steps(cfg)
+    n_logged, logged_J = float(logged.sum()), jnp.asarray(logged)
 
     def step(carry, t_j):
         t, j = t_j  # step index in the run, position in its segment

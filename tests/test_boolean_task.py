@@ -43,7 +43,7 @@ def test_sampled_pairs_are_uniform():
     for (a, b) in first2[:, 0]:
         counts[a, b] += 1
     assert counts[np.triu_indices(5, 1)].min() > 400 - 80 and counts.max() < 400 + 80  # ~4.2 sigma
-    # the second pair is never the first, and is uniform over the other nine
+    # the first two pairs are distinct
     assert (first2[:, 0] != first2[:, 1]).any(axis=1).all()
 
 

@@ -12,7 +12,7 @@ from lab import bench, engine, experiment
 from lab.boolean_task import BooleanTask, sample_active, sample_inputs, sample_pairs, targets
 from lab.criterion import Criterion
 from lab.mlp import matmul, shared_matmul
-from lab.superposition import SuperpositionMember, pair_counts, pair_targets
+from lab.superposition import SuperpositionMember
 from lab.training import TrainConfig
 
 
@@ -38,11 +38,14 @@ def test_sample_active_is_uniform_over_subsets():
 
 
 @pytest.mark.parametrize("op", ["and", "or", "xor", "perm"])
-def test_targets_from_counts_equal_boolean_task_targets(op):
+def test_targets_of_a_shared_batch_under_vmap_equal_each_members(op):
+    # the trainer's case: one batch x shared by the population, pairs per member
     task = BooleanTask(m=10, op=op, s=None, p=0.3)
     x = sample_inputs(jax.random.key(1), task, 64)
-    pairs = sample_pairs(jax.random.key(2), task, 8)
-    np.testing.assert_array_equal(pair_targets(pair_counts(x, pairs), op), targets(x, pairs, op))
+    pairs = jax.vmap(lambda k: sample_pairs(k, task, 8))(jax.random.split(jax.random.key(2), 3))
+    together = jax.jit(jax.vmap(lambda pr: targets(x, pr, op)))(pairs)
+    for i in range(3):
+        np.testing.assert_array_equal(together[i], targets(x, pairs[i], op))
 
 
 def test_population_groups_do_not_change_results():
