@@ -35,6 +35,12 @@ class Analysis:
     series: tuple[str, ...]  # fields identifying one threshold series
     laws: tuple[str, ...]  # lab.laws registry names
     covariates: tuple[str, ...]  # series fields that the laws take
+    # series fields whose groups get laws of their own (e.g. model and heads): a law is fitted
+    # across the series of one group, never across groups that the theory does not tie together
+    fit_by: tuple[str, ...] = ()
+    # capacity views (lab.capacity.VIEWS): each gives thresholds and law fits of its own; the
+    # first is the headline one. "success" is the spec's [success] criterion.
+    views: tuple[str, ...] = ("success",)
 
 
 @dataclass(frozen=True)
