@@ -72,26 +72,28 @@ QUICK = Budget(seconds=1.0, repeats=2, peer_models=2, peer_seconds=1.5, populati
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lab bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shorter timings, skip the end-to-end sweep")
-    parser.add_argument("--only", action="append", default=None, metavar="NAME",
-                        help=f"run only these benchmarks (repeatable or comma-separated): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--out", default="benchmarks/results", help="directory the JSON result is written to")
-    parser.add_argument("--no-save", action="store_true", help="print only, write no JSON")
-    parser.add_argument("--sweep", default=None, help="spec of the end-to-end benchmark (default: sweeps/superposition-quick.toml)")
-    args = parser.parse_args(argv)
+    """`lab bench`: parse the options (lab.cli.add_bench_arguments) and run."""
+    from lab.cli import add_bench_arguments
 
+    parser = add_bench_arguments(argparse.ArgumentParser(prog="lab bench", description=__doc__.split("\n\n")[0]))
+    args = parser.parse_args(argv)
+    return run(args, command=" ".join(["lab", "bench", *(argv if argv is not None else sys.argv[1:])]))
+
+
+def run(args: argparse.Namespace, command: str = "lab bench") -> int:
+    """Run the benchmarks chosen by the parsed options of `lab bench`."""
     only = [n for chunk in (args.only or list(BENCHMARKS)) for n in chunk.split(",") if n]
     unknown = sorted(set(only) - set(BENCHMARKS))
     if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
+        print(f"lab bench: error: unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
     if args.quick and args.only is None:
         only = [n for n in only if n != "sweep"]
     budget = QUICK if args.quick else FULL
 
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["lab", "bench", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command,
         "device": device_info(),
         "versions": versions(),
         "budget": dataclasses.asdict(budget),

@@ -84,13 +84,60 @@ def _cmd_reproduce(args) -> int:
 def _cmd_construct(args) -> int:
     from lab import construction
 
-    return construction.main(args.rest) or 0
+    return construction.run(args) or 0
 
 
 def _cmd_bench(args) -> int:
     from lab import bench
 
-    return bench.main(args.rest) or 0
+    return bench.run(args, command=args.command_line) or 0
+
+
+# The names of lab.bench.BENCHMARKS, repeated here so that `lab bench --help` needs no jax (a test
+# checks that they agree).
+BENCHMARKS = ("peak", "population", "peers", "sweep", "scaling", "devices")
+
+
+def add_construct_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `lab construct` (lab.construction.main parses the same)."""
+    p.add_argument("--m", type=int, default=64, help="input features (default: %(default)s)")
+    p.add_argument("--s", type=int, default=3,
+                   help="exactly s inputs are active; 0 for Bernoulli inputs, then give --p (default: %(default)s)")
+    p.add_argument("--p", type=float, default=None, help="Bernoulli activation probability, with --s 0 (default: none)")
+    p.add_argument("--op", choices=("and", "perm"), default="and",
+                   help="the task: 2-AND of feature pairs or a permutation of features (default: %(default)s)")
+    p.add_argument("--m-out", default="16,32,64,128,256,512,1024,2016", metavar="LIST",
+                   help="comma-separated numbers of outputs m' to construct for, capped at the task's number of "
+                   "distinct outputs (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="random instances per width; a width passes when all of them pass (default: %(default)s)")
+    p.add_argument("--scheme", choices=("auto", "hybrid", "code", "dedicated"), default="auto",
+                   help="construction: one dedicated neuron per output, a random sparse code, or a code with dedicated "
+                   "repairs; auto = dedicated when n >= m', else hybrid (default: %(default)s)")
+    # The criterion's defaults live in lab.criterion.Criterion alone (None here means: use them).
+    p.add_argument("--epsilon", type=float, default=None,
+                   help="bound on each output's false-negative rate, false-positive rates and 1 - precision "
+                   "(default: the success criterion's, lab.criterion.Criterion.epsilon)")
+    p.add_argument("--fraction", type=float, default=None,
+                   help="fraction of the m' outputs that must be computed for success (default: the criterion's)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="held-out inputs per output and input class when inputs are sampled (default: the criterion's)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="JSON file for the rows and the capacity overlay (default: print only)")
+    p.add_argument("--figure", default=None, metavar="DIR", help="directory for construction.png/.pdf (default: none)")
+    return p
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `lab bench` (lab.bench.main parses the same)."""
+    p.add_argument("--quick", action="store_true", help="shorter timings, skip the end-to-end sweep")
+    p.add_argument("--only", action="append", default=None, metavar="NAME",
+                   help=f"run only these benchmarks (repeatable or comma-separated): {', '.join(BENCHMARKS)}")
+    p.add_argument("--out", default="benchmarks/results", help="directory the JSON result is written to (default: %(default)s)")
+    p.add_argument("--no-save", action="store_true", help="print only, write no JSON")
+    p.add_argument("--sweep", default=None,
+                   help="spec of the end-to-end benchmark (default: the packaged superposition-quick sweep)")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lab",
         description="Test capacity laws of neural computation by training thousands of small networks at once.",
     )
+    parser.add_argument("--version", action="version", version=f"lab {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="train a sweep (re-running resumes), then fit and draw it",
@@ -148,31 +196,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cmd_reproduce)
 
-    p = sub.add_parser("construct", help="explicit constructions measured against the success criterion", add_help=False,
-                       description="Build the explicit 2-AND / permutation networks and find the smallest width that passes.")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of lab.construction.main (see `lab construct --help`)")
-    p.set_defaults(func=_cmd_construct)
+    p = sub.add_parser("construct", help="explicit constructions measured against the success criterion",
+                       description="Build the explicit 2-AND / permutation networks and find, for each m', the smallest "
+                       "width that passes the success criterion; prints a table, optionally writes JSON and a figure.")
+    add_construct_arguments(p).set_defaults(func=_cmd_construct)
 
-    p = sub.add_parser("bench", help="throughput benchmarks against the machine's peak and peers", add_help=False,
+    p = sub.add_parser("bench", help="throughput benchmarks against the machine's peak and peers",
                        description="Population throughput, fraction of GEMM peak, peers, end-to-end sweep time.")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of lab.bench.main (see `lab bench --help`)")
-    p.set_defaults(func=_cmd_bench)
+    add_bench_arguments(p).set_defaults(func=_cmd_bench)
     return parser
 
 
-PASSTHROUGH = {"construct": _cmd_construct, "bench": _cmd_bench}
+def _version() -> str:
+    from lab import __version__
+
+    return __version__
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `lab` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)  # before any import of jax: --help and --version stay fast
+    args.command_line = " ".join(["lab", *argv])
     from lab.analysis import SelectionError
     from lab.spec import SpecError
     from lab.store import RunDirMismatch
 
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in PASSTHROUGH:  # these parse their own arguments (and their own --help)
-        return PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:]))
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (SpecError, RunDirMismatch, FileNotFoundError, SelectionError) as e:

@@ -536,28 +536,22 @@ def main(argv: list[str] | None = None) -> int:
     """`lab construct`: smallest working construction across m'; prints a table, writes JSON.
 
     Arguments: --m 64 --s 3 (--s 0 --p 0.05 for Bernoulli) --op and|perm --m-out 16,64,256
-    --seeds 3 --scheme auto|hybrid|code|dedicated --epsilon 0.05 --fraction 1.0 --samples 64
+    --seeds 3 --scheme auto|hybrid|code|dedicated [--epsilon --fraction --samples: the criterion's]
     --out construction.json [--figure DIR]. The JSON is {"rows": [...], "construction": overlay(rows)}.
     """
-    ap = argparse.ArgumentParser(prog="lab construct", description=main.__doc__.splitlines()[0])
-    ap.add_argument("--m", type=int, default=64, help="input features")
-    ap.add_argument("--s", type=int, default=3, help="exactly s active inputs (0: Bernoulli, give --p)")
-    ap.add_argument("--p", type=float, default=None, help="Bernoulli activation probability (with --s 0)")
-    ap.add_argument("--op", choices=("and", "perm"), default="and")
-    ap.add_argument("--m-out", default="16,32,64,128,256,512,1024,2016",
-                    help="comma-separated m' values (capped at the task's number of distinct outputs)")
-    ap.add_argument("--seeds", type=int, default=3, help="random instances per width (all must pass)")
-    ap.add_argument("--scheme", choices=SCHEMES, default="auto")
-    ap.add_argument("--epsilon", type=float, default=Criterion.epsilon)
-    ap.add_argument("--fraction", type=float, default=Criterion.fraction)
-    ap.add_argument("--samples", type=int, default=Criterion.samples)
-    ap.add_argument("--out", default=None, help="JSON file for the rows and the capacity overlay")
-    ap.add_argument("--figure", default=None, help="directory for construction.png/.pdf")
-    args = ap.parse_args(argv)
+    from lab.cli import add_construct_arguments
+
+    args = add_construct_arguments(argparse.ArgumentParser(prog="lab construct", description=main.__doc__.splitlines()[0])).parse_args(argv)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure the constructions chosen by the parsed options of `lab construct`."""
     s = None if args.s == 0 else args.s
     task = BooleanTask(m=args.m, op=args.op, s=s, p=args.p)
     m_outs = sorted({min(int(v), task.max_outputs) for v in args.m_out.split(",") if v.strip()})
-    criterion = Criterion(epsilon=args.epsilon, fraction=args.fraction, samples=args.samples)
+    given = {k: getattr(args, k) for k in ("epsilon", "fraction", "samples") if getattr(args, k) is not None}
+    criterion = Criterion(**given)
     rows = measure(args.m, s, m_outs, args.op, tuple(range(args.seeds)), criterion, p=args.p, scheme=args.scheme,
                    on_row=lambda r: print(f"m'={r['m_out']}: n_min={r['n_min']} ({r['evaluations']} evaluations)",
                                           file=sys.stderr, flush=True))
