@@ -513,8 +513,10 @@ def _subprocess_result(code: str, env: dict) -> dict:
 
 
 def _default_sweep() -> Path | None:
-    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        p = root / "sweeps" / "superposition-quick.toml"
+    from lab.reproduction import packaged_sweeps_dir
+
+    for folder in (Path.cwd() / "sweeps", packaged_sweeps_dir()):
+        p = folder / "superposition-quick.toml"
         if p.exists():
             return p
     return None

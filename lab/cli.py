@@ -16,9 +16,20 @@ import sys
 from pathlib import Path
 
 
+def _spec_path(text: str) -> str:
+    """A spec file, or the name of a sweep shipped with lab (e.g. superposition-quick)."""
+    if Path(text).exists() or "/" in text:
+        return text
+    from lab.reproduction import packaged_sweeps_dir
+
+    packaged = packaged_sweeps_dir() / (text if text.endswith(".toml") else f"{text}.toml")
+    return str(packaged) if packaged.exists() else text
+
+
 def _cmd_run(args) -> int:
     from lab import analysis, sweep
 
+    args.spec = _spec_path(args.spec)
     if args.distributed or args.coordinator:
         sweep.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     result = sweep.run_sweep(args.spec, args.out, progress=not args.quiet, max_members=args.max_members)
@@ -39,7 +50,7 @@ def _cmd_plan(args) -> int:
 
     import jax
 
-    spec = load_spec(args.spec)
+    spec = load_spec(_spec_path(args.spec))
     plan = make_plan(spec, devices=args.devices or len(jax.local_devices()))
     print(describe(plan, spec))
     return 0
@@ -152,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train every member of a sweep spec that has no row yet in the run directory; "
                        "when the sweep is complete, fit thresholds and laws, write fit.json and the figures, "
                        "and print a summary. Interrupt at any time and run the same command again to resume.")
-    p.add_argument("spec", help="sweep spec (TOML), e.g. sweeps/superposition-quick.toml")
+    p.add_argument("spec", help="sweep spec (TOML), e.g. sweeps/superposition-quick.toml, or the name of a sweep "
+                   "shipped with lab (superposition-quick, attention-quick, superposition-paper, attention-paper)")
     p.add_argument("--out", help="run directory (default: runs/<spec name>)")
     p.add_argument("--figures", default=None, help="also copy the figures into this directory (they are always written to RUN_DIR/figures)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -167,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="what a sweep will do, without training",
                        description="Validate a spec and print its members, buckets, chunks, padding waste and programs to compile.")
-    p.add_argument("spec", help="sweep spec (TOML)")
+    p.add_argument("spec", help="sweep spec (TOML), or the name of a sweep shipped with lab, e.g. superposition-quick")
     p.add_argument("--devices", type=int, default=0, help="plan for this many devices (default: the local ones)")
     p.set_defaults(func=_cmd_plan)
 

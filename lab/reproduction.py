@@ -14,7 +14,18 @@ from pathlib import Path
 
 from lab import analysis, overlays, report, store, sweep
 
-SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
+def packaged_sweeps_dir() -> Path:
+    """The sweep specs: sweeps/ of a source checkout, else the copy installed with the package.
+
+    pyproject.toml ships sweeps/*.toml as package data in lab/sweeps/, so an installed wheel finds
+    them there; a checkout (editable install) reads the sweeps/ folder beside lab/.
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "sweeps"
+    return installed if installed.is_dir() else here.parent / "sweeps"
+
+
+SWEEPS_DIR = packaged_sweeps_dir()
 QUICK = ("superposition-quick", "attention-quick")
 PAPER = ("superposition-paper", "attention-paper")
 

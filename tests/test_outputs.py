@@ -21,3 +21,24 @@ def test_atomic_write_follows_the_umask(tmp_path, umask, mask, mode):
     store.atomic_write(path, "{}\n")
     assert path.stat().st_mode & 0o777 == mode
     assert os.umask(mask) == mask  # reading the umask left it as it was
+
+
+def _draw(out_dir):
+    from lab.plots import style
+
+    fig, axes = style.figure()
+    axes[0, 0].loglog([1, 2, 4], [1, 3, 9], marker="o", label="m' = 2^k")
+    axes[0, 0].set_xlabel("n")
+    axes[0, 0].legend()
+    return style.save(fig, out_dir, "tiny")
+
+
+def test_figures_are_byte_identical_when_redrawn(tmp_path):
+    first = _draw(tmp_path / "a")
+    second = _draw(tmp_path / "b")
+    assert [p.suffix for p in first] == [".png", ".pdf"]
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    pdf = first[1].read_bytes()
+    assert b"CreationDate" not in pdf and b"Matplotlib" not in pdf
+    assert b"Software" not in first[0].read_bytes()

@@ -31,15 +31,20 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3
     return fig, axes
 
 
+# No creation date and no software version in the files: drawing the same figure twice gives the
+# same bytes, so a reproduction that changes nothing leaves the repository clean.
+METADATA = {".png": {"Software": None}, ".pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+
+
 def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
-    """Write out_dir/stem.png and .pdf; close the figure."""
+    """Write out_dir/stem.png and .pdf (deterministic bytes, see METADATA); close the figure."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
     with plt.rc_context(RC):
         fig.tight_layout()
         for p in paths:
-            fig.savefig(p, bbox_inches="tight")
+            fig.savefig(p, bbox_inches="tight", metadata=METADATA[p.suffix])
     plt.close(fig)
     return paths
 
