@@ -5,7 +5,9 @@ Everything the `lab` command does is a function here (imported lazily, so `impor
     lab.load_spec(path) -> Spec                 validate a TOML sweep spec
     lab.make_plan(spec) / lab.describe(plan, spec)   buckets, chunks, padding waste
     lab.run_sweep(spec_or_path, out) -> RunResult    train (resumes), rows in the run directory
-    lab.load_rows(run_dir) -> list[dict]        one row per member (pandas.DataFrame(rows))
+    lab.load_rows(run_dir) -> list[dict]        one row per member
+    lab.load_frame(run_dir) -> DataFrame        the same rows in pandas (pip install "lab[analysis]")
+    lab.export_frame(run_dir, "rows.parquet")   Parquet (with pyarrow) or CSV
     lab.fit_run(run_dir) -> FitReport           thresholds, law fits, comparison, verdicts
     lab.analyze_run(run_dir) -> Summary         fit.json, thresholds.csv, figures, summary text
     lab.write_report(run_dirs, out) -> Path     Markdown + self-contained HTML report
@@ -29,6 +31,7 @@ _EXPORTS = {
     "RunResult": "lab.sweep",
     "load_rows": "lab.store",
     "load_frame": "lab.store",
+    "export_frame": "lab.store",
     "fit_run": "lab.fit",
     "fit_rows": "lab.fit",
     "FitReport": "lab.fit",

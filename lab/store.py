@@ -11,7 +11,8 @@ Layout of RUN_DIR:
 Rows are flat dicts: the member's config fields, ``id``, ``status`` ("ok" | "diverged"),
 ``success`` (at the end of training), per-evaluation-point metric lists, and ``version``.
 Load them with ``lab.store.load_rows(run_dir)`` (list of dicts) or ``lab.store.load_frame(run_dir)``
-(a pandas DataFrame; pandas is optional).
+(a pandas DataFrame; pandas is optional: pip install 'lab[analysis]'); ``export_frame(run_dir,
+"rows.parquet")`` writes Parquet (with pyarrow) or CSV.
 """
 
 from __future__ import annotations
@@ -115,8 +116,23 @@ def load_frame(run_dir: str | Path):
     try:
         import pandas as pd
     except ImportError as e:
-        raise ImportError("lab.store.load_frame needs pandas (pip install pandas); lab.store.load_rows needs nothing") from e
+        raise ImportError("lab.store.load_frame needs pandas (pip install 'lab[analysis]'); lab.store.load_rows needs nothing") from e
     return pd.DataFrame(load_rows(run_dir))
+
+
+def export_frame(run_dir: str | Path, path: str | Path) -> Path:
+    """Write a run's rows to ``path``: Parquet for .parquet (needs pyarrow), else CSV."""
+    path = Path(path)
+    frame = load_frame(run_dir)
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as e:
+            raise ImportError("Parquet export needs pyarrow (pip install 'lab[analysis]'); a .csv path needs only pandas") from e
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
 
 
 def done_ids(run_dir: str | Path) -> set[str]:

@@ -42,3 +42,36 @@ def test_figures_are_byte_identical_when_redrawn(tmp_path):
     pdf = first[1].read_bytes()
     assert b"CreationDate" not in pdf and b"Matplotlib" not in pdf
     assert b"Software" not in first[0].read_bytes()
+
+
+def _run_with_rows(tmp_path):
+    from pathlib import Path
+
+    from lab.spec import load_spec
+
+    run_dir = tmp_path / "run"
+    store.open_run(run_dir, load_spec(Path(__file__).parent / "specs" / "tiny.toml"))
+    rows = [{"id": i, "kind": "superposition", "status": "ok", "success": i != "c", "n": n, "loss": [0.5, 0.25]}
+            for i, n in (("a", 3), ("b", 3), ("c", 6))]
+    store.write_rows(run_dir, rows, "p0-b0-x")
+    return run_dir
+
+
+def test_rows_load_into_pandas_in_one_call(tmp_path):
+    pytest.importorskip("pandas")
+    import lab
+
+    frame = lab.load_frame(_run_with_rows(tmp_path))
+    assert list(frame["n"]) == [3, 3, 6] and frame["success"].sum() == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_frame(tmp_path, suffix):
+    pd = pytest.importorskip("pandas")
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    path = store.export_frame(_run_with_rows(tmp_path), tmp_path / f"rows{suffix}")
+    back = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+    assert list(back["id"]) == ["a", "b", "c"] and list(back["n"]) == [3, 3, 6]
+    if suffix == ".parquet":
+        assert list(back.loc[0, "loss"]) == [0.5, 0.25]  # list columns survive as lists
