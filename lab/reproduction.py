@@ -39,10 +39,55 @@ def sweep_paths(quick: bool, sweeps_dir: str | Path = SWEEPS_DIR) -> list[Path]:
     return paths
 
 
+# Beyond this estimate on a CPU, `lab reproduce` (the paper sweeps) stops and asks for --yes.
+CPU_LIMIT_S = 2 * 3600.0
+
+
+class TooLong(RuntimeError):
+    """The estimated wall time is far beyond what this machine should run without being asked."""
+
+
+def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path = SWEEPS_DIR) -> tuple[str, float]:
+    """The plan and estimated wall time of every sweep still to run: (text, total seconds)."""
+    import jax
+
+    from lab import estimate
+    from lab.plan import describe, make_plan
+    from lab.spec import load_spec
+
+    texts, total = [], 0.0
+    for path in sweep_paths(quick, sweeps_dir):
+        spec = load_spec(path)
+        plan = make_plan(spec, devices=len(jax.local_devices()))
+        run_dir = Path(runs_dir) / path.stem
+        done = store.done_ids(run_dir) if (run_dir / "run.json").exists() else set()
+        est = estimate.estimate(spec, plan, done=done)
+        total += est.total_s
+        texts += [describe(plan, spec), estimate.describe(est)]
+    texts.append(f"total estimated wall time: {estimate.duration(total)} (plus fit and figures)")
+    return "\n".join(texts), total
+
+
 def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir: str | Path = "figures",
-              sweeps_dir: str | Path = SWEEPS_DIR, progress: bool = True) -> Path:
-    """Run, fit and draw every sweep; returns the report's path (figures_dir/report.md)."""
+              sweeps_dir: str | Path = SWEEPS_DIR, progress: bool = True, force: bool = False) -> Path:
+    """Run, fit and draw every sweep; returns the report's path (figures_dir/report.md).
+
+    The paper sweeps (``quick=False``) first print their plan and estimated wall time; on a CPU an
+    estimate beyond CPU_LIMIT_S raises TooLong unless ``force``.
+    """
     runs_dir, figures_dir = Path(runs_dir), Path(figures_dir)
+    if not quick:
+        import jax
+
+        _say(True, "planning the paper sweeps and estimating their wall time on this machine...")
+        text, total = preflight(quick, runs_dir, sweeps_dir)
+        _say(True, text)
+        if jax.default_backend() == "cpu" and total > CPU_LIMIT_S and not force:
+            from lab import estimate
+
+            raise TooLong(f"the paper sweeps would take about {estimate.duration(total)} on this CPU (limit "
+                          f"{estimate.duration(CPU_LIMIT_S)}); they are sized for a GPU. Run `lab reproduce --quick` "
+                          "for the CPU-sized sweeps, or pass --yes to run the paper sweeps here anyway")
     run_dirs, figures, timings, extra_figures = [], [], [], []
     for path in sweep_paths(quick, sweeps_dir):
         t0 = time.perf_counter()
