@@ -10,6 +10,18 @@ seeds × D_K × h × m' × lr in one program.
 Success (``Criterion.epsilon``, default 0.05): on ``Criterion.samples`` held-out contexts,
 recovery = min(exact-set accuracy over queries with neighbours, accuracy over queries without)
 >= 1 - epsilon. Edge precision and recall are reported at every evaluation point.
+
+The law's regime, enforced by ``AttentionMember`` (a member outside it is refused, not trained):
+- sparse graphs, m' <= m²/4 (``MAX_DENSITY``). A constant predictor then fails the success test:
+  "never edge" is wrong on every query with a neighbour in its context (acc_edges = 0), and
+  "always edge" is right on a query only if its whole context lies among its out-neighbours. Such
+  (query, context) pairs make up at most m'/m² <= 1/4 of all of them (the query's first other
+  context item alone is a neighbour with probability m'/m² on average), so either a query without
+  neighbours is drawn (acc_none = 0) or acc_edges <= about 1/4. The complete graph (m' = m², where
+  "always edge" recovers everything) and any graph denser than a quarter of all pairs are refused.
+- a key dimension the scorer can use: D_K <= d_model for the bilinear scorer (its score matrix
+  x_iᵀ (Σ_t W_Q^t W_K^tᵀ) x_j has rank <= min(D_K, d_model): key dimensions beyond d_model add
+  nothing), and d_k <= d_model per head for softmax attention (each head's scores have rank <= d_k).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from lab.losses import weighted_bce
 from lab.training import TrainConfig, train_loop
 
 METRICS = ("recovery", "acc_edges", "acc_none", "query_acc", "precision", "recall")
+MAX_DENSITY = 0.25  # most edges m'/m² a graph may have (module docstring: constant predictors fail)
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,7 @@ class AttentionMember:
     m: int = 32  # items
     d_model: int = 32  # embedding dimension (m = d_model: uncompressed, m > d_model: compressed)
     graph: str = "perm"  # perm | degree | edges
-    m_edges: int = 32  # edges m' (perm: m; degree: m * degree)
+    m_edges: int = 0  # edges m' (edges: required; perm: m; degree: m * degree; 0 = the family's count)
     degree: int = 0  # out-degree of every item (graph = "degree" only; else 0)
     h: int = 1  # heads
     dk: int = 8  # total key dimension D_K = h * d_k
@@ -59,6 +72,10 @@ class AttentionMember:
             raise ValueError(f"dk (total key dimension D_K = h * d_k) must be divisible by h; got dk={self.dk}, h={self.h}")
         if self.graph not in GRAPHS:
             raise ValueError(f"graph must be one of {GRAPHS}, got {self.graph!r}")
+        if self.m_edges == 0 and self.graph != "edges":
+            # the count a permutation or degree graph has: sweeps give degree (and m relative to
+            # d_model) and the member, its id and its row carry the edge count the laws take
+            object.__setattr__(self, "m_edges", self.m * max(self.degree, 1))
         if self.graph == "perm" and (self.m_edges != self.m or self.degree != 0):
             raise ValueError(f"a permutation graph has m_edges = m = {self.m} and degree = 0; got m_edges={self.m_edges}, degree={self.degree}")
         if self.graph == "degree":
@@ -71,10 +88,19 @@ class AttentionMember:
                 raise ValueError(f"m_edges must be in [1, m^2={self.m * self.m}] (ordered pairs, loops allowed), got {self.m_edges}")
             if self.degree != 0:
                 raise ValueError(f"degree is only used by graph 'degree'; set it to 0, got {self.degree}")
+        if self.m_edges > MAX_DENSITY * self.m * self.m:
+            raise ValueError(
+                f"m_edges = {self.m_edges} is too dense for m = {self.m}: a graph of more than m²/4 = "
+                f"{int(MAX_DENSITY * self.m * self.m)} edges lets a constant predictor pass (lab.attention docstring)"
+            )
         if not 2 <= self.context <= self.m:
             raise ValueError(f"context must be in [2, m={self.m}], got {self.context}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.model == "bilinear" and self.dk > self.d_model:
+            raise ValueError(f"dk = {self.dk} exceeds d_model = {self.d_model}: a bilinear form on R^d_model has rank <= d_model")
+        if self.model == "softmax" and self.d_k > self.d_model:
+            raise ValueError(f"dk = {self.dk} gives d_k = dk / h = {self.d_k} > d_model = {self.d_model}: a head's scores have rank <= d_model")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not self.pos_weight > 0:
@@ -87,6 +113,11 @@ class AttentionMember:
     @property
     def compressed(self) -> bool:
         return self.m > self.d_model
+
+    @property
+    def compression(self) -> float:
+        """m / d_model: 1 uncompressed (orthonormal embeddings), > 1 items share directions."""
+        return self.m / self.d_model
 
 
 def member_keys(root: jax.Array) -> dict[str, jax.Array]:
@@ -182,8 +213,10 @@ def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, criterion
 
 
 def row_metrics(member: AttentionMember, metrics: dict) -> dict:
-    """Per-member metrics for the results store: every scalar metric at every evaluation point."""
-    return {k: np.round(np.asarray(v, dtype=np.float64), 6).tolist() if k != "success" else np.asarray(v).tolist() for k, v in metrics.items()}
+    """Per-member metrics for the results store: every scalar metric at every evaluation point, and
+    the compression m / d_model (laws are fitted per compression)."""
+    out = {k: np.round(np.asarray(v, dtype=np.float64), 6).tolist() if k != "success" else np.asarray(v).tolist() for k, v in metrics.items()}
+    return {**out, "compression": round(member.compression, 6)}
 
 
 def mlogm_over_d(m_edges: float, d_model: float) -> float:
@@ -205,9 +238,11 @@ EXPERIMENT = experiment.register(
         analysis=experiment.Analysis(
             resource="dk",
             direction="increasing",
-            series=("m", "d_model", "graph", "m_edges", "degree", "h", "context", "model", "pos_weight"),
-            laws=("mlogm_over_d", "mlogm_over_d_icpt", "m_over_d", "power2"),
-            covariates=("m_edges", "d_model"),
+            series=("m", "d_model", "compression", "graph", "m_edges", "degree", "h", "context", "model", "pos_weight"),
+            laws=("mlogm_over_d", "info_over_d", "m_over_d", "mlogm_over_d_icpt", "power2"),
+            covariates=("m_edges", "d_model", "m"),
+            # heads change a softmax scorer, compression changes the task: one law per group
+            fit_by=("model", "h", "compression"),
         ),
         description="single-layer attention recognising relational graphs (arXiv 2509.22840)",
     )

@@ -16,6 +16,7 @@ Adding a law = one ``register(Law(...))`` entry below.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -79,6 +80,18 @@ register(
     )
 )
 register(Law("m_over_d", "c·m'/d_model", ("c",), _MD, lambda v, p: p["c"] * v["m_edges"] / v["d_model"]))
+
+
+def log_graphs(m_edges: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """ln C(m², m'): the information (nats) in which m' of the m² ordered pairs are edges."""
+    n = np.square(m)
+    return special.gammaln(n + 1) - special.gammaln(m_edges + 1) - special.gammaln(n - m_edges + 1)
+
+
+# the counting bound itself: D_K·d_model weights must name one graph among C(m², m') (for m' << m²
+# this is m'·(1 + ln(m²/m')), which differs from m' ln m' through the graph's density)
+register(Law("info_over_d", "c·ln C(m², m')/d_model", ("c",), ("m_edges", "d_model", "m"),
+             lambda v, p: p["c"] * log_graphs(v["m_edges"], v["m"]) / v["d_model"]))
 register(
     Law(
         "power2", "c·m'^α/d_model^β", ("c", "alpha", "beta"), _MD,
@@ -155,6 +168,11 @@ class LawFit:
     n_censored: int
     chi2_dof: float | None  # Σ z²/dof of the measured series; > 1: scatter beyond the intervals
     error: str | None = None
+    # overdispersion-corrected AIC (Burnham & Anderson's QAIC): 2(k + 1) + 2·(NLL - NLL_0)/ĉ with ĉ
+    # the χ²/dof of the most general law fitted to the same points (floored at 1); set by compare()
+    qaic: float | None = None
+    c_hat: float | None = None
+    seed_resamples: int | None = None  # distinct seed multisets behind the pipeline interval (fit.py)
 
     def to_dict(self) -> dict:
         return {
@@ -169,6 +187,9 @@ class LawFit:
             "n_censored": self.n_censored,
             "chi2_dof": self.chi2_dof,
             "error": self.error,
+            "qaic": self.qaic,
+            "c_hat": self.c_hat,
+            "seed_resamples": self.seed_resamples,
         }
 
 
@@ -341,6 +362,19 @@ def fit_law(
     )
 
 
+def refit(law: Law | str, points: Points, start: Mapping[str, float]) -> dict[str, float] | None:
+    """The law's best parameters on ``points`` starting from ``start`` (no convergence checks:
+    for resampled data sets, e.g. a seed bootstrap); None when no start gives a finite likelihood."""
+    law = get(law) if isinstance(law, str) else law
+    if int(points.measured.sum()) < len(law.params):
+        return None
+    try:
+        theta, _ = _minimize(law, points, [_pack(law, start)] + _starts(law, points)[:2], check=False)
+    except FitError:
+        return None
+    return _unpack(law, theta)
+
+
 def leave_one_out(law: Law, points: Points, theta: np.ndarray) -> float | None:
     """RMS error of log threshold when each measured series is predicted from all the others."""
     errs = []
@@ -361,7 +395,13 @@ def leave_one_out(law: Law, points: Points, theta: np.ndarray) -> float | None:
 
 
 def compare(names: Sequence[str], points: Points, **kwargs) -> list[LawFit]:
-    """Fit every law; a law that fails is recorded (converged False, error), not raised."""
+    """Fit every law; a law that fails is recorded (converged False, error), not raised.
+
+    Each converged fit also gets its QAIC: thresholds that scatter beyond their intervals
+    (χ²/dof > 1) make plain AIC differences over-confident by the factor ĉ = χ²/dof; ĉ is taken
+    from the most general converged law (most parameters), so that every law is judged against
+    the same scatter.
+    """
     out = []
     for name in names:
         law = get(name)
@@ -369,10 +409,30 @@ def compare(names: Sequence[str], points: Points, **kwargs) -> list[LawFit]:
             out.append(fit_law(law, points, **kwargs))
         except FitError as e:
             out.append(failed(law, str(e), points))
-    return out
+    return with_qaic(out, points)
+
+
+def null_nll(points: Points) -> float:
+    """The part of −log L that no law changes (normalising constants of the measured points)."""
+    m = points.measured
+    return float(np.sum(np.log(points.sigma[m])) + 0.5 * math.log(2 * math.pi) * np.count_nonzero(m))
+
+
+def with_qaic(fits: Sequence[LawFit], points: Points) -> list[LawFit]:
+    """The fits with ``qaic`` and ``c_hat`` set (see ``compare``)."""
+    ok = [f for f in fits if f.converged]
+    if not ok:
+        return list(fits)
+    general = max(ok, key=lambda f: (len(f.params), -f.aic))
+    c_hat = max(general.chi2_dof or 1.0, 1.0)
+    base = null_nll(points)
+    return [
+        dataclasses.replace(f, c_hat=c_hat, qaic=2 * (len(f.params) + 1) + 2 * (f.nll - base) / c_hat) if f.converged else f
+        for f in fits
+    ]
 
 
 def best(fits: Sequence[LawFit]) -> LawFit | None:
-    """The converged fit of lowest AIC."""
+    """The converged fit of lowest QAIC (AIC where QAIC is not set)."""
     ok = [f for f in fits if f.converged]
-    return min(ok, key=lambda f: f.aic) if ok else None
+    return min(ok, key=lambda f: f.qaic if f.qaic is not None else f.aic) if ok else None

@@ -33,7 +33,7 @@ def test_padded_heads_and_key_dims_match_exact_size(model, h, dk):
     """The exact-size bucket (h, dk) uses every column for h = 1; padded buckets hold more heads and dims."""
     cfg = TrainConfig(steps=20, batch=8, evals=2)
     member = AttentionMember(m=10, d_model=6, graph="edges", m_edges=15, h=h, dk=dk, context=5, model=model, lr=0.02, seed=1)
-    other = dataclasses.replace(member, h=1, dk=8, m_edges=30, seed=4)
+    other = dataclasses.replace(member, h=1, dk=6, m_edges=25, seed=4)
     p_exact, exact = run([member], dk_max=dk, h_max=h, cfg=cfg)
     p_pad, padded = run([other, member], dk_max=8, h_max=3, cfg=cfg)
     for k in ("loss", "recovery", "precision", "recall"):
@@ -87,6 +87,11 @@ def test_member_validation():
         (dict(graph="perm", m_edges=7), "m_edges = m"),
         (dict(graph="degree", m_edges=16, degree=3), "m \\* degree"),
         (dict(graph="edges", m_edges=65, degree=0), "m_edges must be in"),
+        (dict(graph="edges", m_edges=64, degree=0), "m_edges = 64 is too dense"),  # the complete graph
+        (dict(graph="edges", m_edges=17, degree=0), "m_edges = 17 is too dense"),  # more than m²/4
+        (dict(graph="degree", m_edges=0, degree=3), "m_edges = 24 is too dense"),
+        (dict(dk=9), "dk = 9 exceeds d_model = 8"),
+        (dict(model="softmax", h=2, dk=18), "d_k = dk / h = 9 > d_model"),
         (dict(m=4, d_model=8, m_edges=4, context=2), "m >= d_model"),
         (dict(context=1), "context"),
         (dict(model="mlp"), "model"),
@@ -98,9 +103,36 @@ def test_member_validation():
             AttentionMember(**{**dict(m=8, d_model=8, m_edges=8, context=4), **kw})
 
 
+def test_member_regime_limits_and_derived_edge_count():
+    # the densest graph allowed (m²/4 edges) and the largest usable key dimensions pass
+    AttentionMember(m=8, d_model=8, graph="edges", m_edges=16, dk=8, context=4)
+    AttentionMember(m=8, d_model=4, graph="degree", degree=2, model="softmax", h=2, dk=8, context=4)
+    # m_edges left at 0 is the family's own count, so sweeps can give degree and m alone
+    assert AttentionMember(m=16, d_model=8, graph="degree", degree=2, dk=4).m_edges == 32
+    assert AttentionMember(m=16, d_model=16, graph="perm", dk=4).m_edges == 16
+    with pytest.raises(ValueError, match="m_edges must be in"):
+        AttentionMember(m=8, d_model=8, graph="edges", dk=8, context=4)  # edges needs its count
+
+
 def test_registered_analysis():
     exp = experiment.get("attention")
     assert exp.analysis.resource == "dk" and exp.analysis.direction == "increasing"
-    assert exp.analysis.covariates == ("m_edges", "d_model")
+    assert exp.analysis.covariates == ("m_edges", "d_model", "m")
+    assert exp.analysis.fit_by == ("model", "h", "compression")
     assert {"dk", "seed", "lr"}.isdisjoint(exp.analysis.series)
-    assert set(exp.analysis.series) <= set(exp.fields())
+    # every series field is a member field or the row's compression (attention.row_metrics)
+    assert set(exp.analysis.series) <= set(exp.fields()) | {"compression"}
+    member = AttentionMember(m=64, d_model=16, graph="degree", degree=1, dk=4)
+    assert attention.row_metrics(member, {"recovery": np.ones(2)})["compression"] == 4.0
+
+
+def test_spec_refuses_out_of_regime_members_naming_the_field():
+    from lab.spec import SpecError, parse_spec
+
+    complete = {"kind": "attention", "fixed": {"m": 8, "d_model": 8, "graph": "edges", "m_edges": 64, "context": 4, "dk": 4}}
+    with pytest.raises(SpecError, match=r"^a.toml: \[fixed\] m_edges = 64 is impossible: .*too dense"):
+        parse_spec(complete, source="a.toml")
+    wide = {"kind": "attention", "fixed": {"m": 16, "graph": "degree", "degree": 1, "context": 4},
+            "sweep": {"d_model": [8, 16], "dk": [4, 16]}}
+    with pytest.raises(SpecError, match=r"^b.toml: \[sweep\] dk = 16 is impossible: .*exceeds d_model = 8"):
+        parse_spec(wide, source="b.toml")
