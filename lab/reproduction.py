@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from lab import analysis, overlays, report, store, sweep
+from lab import progress as live
 
 def packaged_sweeps_dir() -> Path:
     """The sweep specs: sweeps/ of a source checkout, else the copy installed with the package.
@@ -95,14 +96,17 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
         result = sweep.run_sweep(path, runs_dir / path.stem, progress=progress)
         if not result.complete:
             raise RuntimeError(f"{result.run_dir} is incomplete; run `lab reproduce` again to resume")
-        _say(progress, f"== {path.stem}: constructions, fit and figures")
-        extra = overlays.for_run(result.run_dir)
-        summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, extra=extra)
-        if extra and "construction_rows" in extra:  # neurons and parameters of the construction vs theory
-            from lab.plots import construction
+        with live.phase(f"{path.stem}: constructions for the overlays", enabled=progress):
+            extra = overlays.for_run(result.run_dir)
+        with live.phase(f"{path.stem}: fit and figures", enabled=progress):
+            live.note("fitting thresholds and laws")
+            summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, extra=extra)
+            if extra and "construction_rows" in extra:  # neurons and parameters of the construction vs theory
+                from lab.plots import construction
 
-            rows = store.load_rows(result.run_dir)
-            extra_figures += construction.figures(rows, summary.fit, figures_dir, extra)
+                live.note("drawing the construction figure")
+                rows = store.load_rows(result.run_dir)
+                extra_figures += construction.figures(rows, summary.fit, figures_dir, extra)
         _say(progress, summary.text)
         run_dirs.append(result.run_dir)
         figures.append(list(summary.figures))
@@ -112,8 +116,9 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
                      + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings) + "."),
     ]
     intro += [report.Block("figure", p) for p in extra_figures if p.suffix == ".png"]
-    return report.write_report(run_dirs, figures_dir / "report.md", title="lab reproduce" + (" --quick" if quick else ""),
-                               intro=intro, figures=figures)
+    with live.phase("writing the report", enabled=progress):
+        return report.write_report(run_dirs, figures_dir / "report.md", title="lab reproduce" + (" --quick" if quick else ""),
+                                   intro=intro, figures=figures)
 
 
 def _say(on: bool, text: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from lab.progress import note
+
 
 def make_figures(kind: str, rows: list[dict], fit: dict | None, out_dir: str | Path, extra: dict | None = None) -> list[Path]:
     """Draw every figure of ``kind`` into ``out_dir``; returns the written paths.
@@ -21,6 +23,7 @@ def make_figures(kind: str, rows: list[dict], fit: dict | None, out_dir: str | P
     if fit is None:
         from lab.fit import fit_rows
 
+        note("fitting thresholds and laws")
         fit = fit_rows(kind, rows).to_dict()
     try:
         module = importlib.import_module(f"lab.plots.{kind}")
@@ -28,9 +31,11 @@ def make_figures(kind: str, rows: list[dict], fit: dict | None, out_dir: str | P
         if e.name != f"lab.plots.{kind}":
             raise
         raise ValueError(f"no figures for kind {kind!r}: add lab/plots/{kind}.py defining figures(rows, fit, out_dir, extra)") from None
+    note(f"drawing the {kind} figures")
     paths = list(module.figures(rows, fit, out_dir, extra))
     if not any(p.stem == "residuals" for p in paths) and any(law.get("converged") for law in fit.get("laws", [])):
         from lab.plots import residuals
 
+        note("drawing the residuals figure")
         paths += residuals.figures(rows, fit, out_dir, extra)
     return paths
