@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab import labels
 from lab.laws import get
 from lab.plots import style
 
@@ -38,7 +39,7 @@ def figures(rows: list[dict], fit: dict, out_dir: Path, extra: dict | None = Non
             pred = get(law["name"]).predict(params, cov)
             # dodge the hues sideways (log axis) so that their error bars do not overlap
             x = cov[x_name] * 2.0 ** (0.08 * (j - (len(hues) - 1) / 2))
-            label = (f"{hue}={h}" if hue else "measured") if i == 0 else None
+            label = (f"{hue}={labels.value_text(h)}" if hue else "measured") if i == 0 else None
             for s, xv, pv in zip(ss, x, pred):
                 if s["censored"] is None:
                     r = math.log(s["threshold"] / pv)
