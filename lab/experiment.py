@@ -56,6 +56,9 @@ class Experiment:
     row_metrics: Callable[[Any, dict], dict]  # (member, its metrics as numpy) -> JSON-able dict
     analysis: Analysis
     description: str = ""
+    # The success criterion in the kind's own words, from the spec's [success] settings (a dict:
+    # epsilon, fraction, ...), for reports; None: a generic sentence (lab.report.success_text).
+    success_text: Callable[[Mapping[str, Any]], str] | None = None
 
     def fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self.member))

@@ -59,6 +59,8 @@ def number(x: float, digits: int = 3) -> str:
     """``x`` with ``digits`` significant digits, whole numbers without a decimal point."""
     if x is None or not math.isfinite(x):
         return "-" if x is None else str(x)
+    if 10**digits <= abs(x) < 1e12:  # a whole number, rounded to ``digits`` significant digits
+        return str(int(round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))))
     text = f"{x:.{digits}g}"
     if "e" in text:
         mantissa, exp = text.split("e")
@@ -76,7 +78,7 @@ def threshold_text(s: dict, integer: bool = False) -> str:
     """
     if s.get("censored"):
         rel = {"below": "<", "above": ">"}.get(s["censored"], "?")
-        return f"{rel} {_num(s.get('bound'), 3, integer)}"
+        return f"{rel} {_num(s.get('bound'), 6, integer)}"  # a grid value: all its digits
     t, lo, hi = s.get("threshold"), s.get("lo"), s.get("hi")
     if t is None:
         return "no estimate"
