@@ -71,7 +71,7 @@ class Progress:
         self.current = ""
         self.lock = threading.Lock()
         self.rich = self._start_rich() if _use_rich(self.stream) else None
-        self.heartbeat = None if self.rich or self.tty else _Heartbeat(min_interval, self._beat)
+        self.heartbeat = None if self.rich or self.tty else _Heartbeat(min(min_interval, 1.0), self._beat)
         _ACTIVE.append(self)
 
     def _start_rich(self):
@@ -108,7 +108,7 @@ class Progress:
 
     def _beat(self) -> None:
         now = time.perf_counter()
-        if now - self.last >= self.min_interval * 0.99:
+        if now - self.last >= self.min_interval:  # silent for a whole interval: say it is still running
             self._write(now)
 
     def _write(self, now: float) -> None:
@@ -160,6 +160,7 @@ class _Phase:
     def __init__(self, text: str, stream, min_interval: float):
         self.text, self.stream, self.min_interval = text, stream, min_interval
         self.current, self.start = "", time.perf_counter()
+        self.last = self.start
         self.status = self.heartbeat = None
         if _use_rich(stream):
             from rich.console import Console
@@ -169,7 +170,11 @@ class _Phase:
             self.status.start()
         else:
             self._write("")
-            self.heartbeat = _Heartbeat(min_interval, lambda: self._write(" (still running)"))
+            self.heartbeat = _Heartbeat(min(min_interval, 1.0), self._beat)
+
+    def _beat(self) -> None:
+        if time.perf_counter() - self.last >= self.min_interval:
+            self._write(" (still running)")
 
     def note(self, text: str, *, announce: bool = True) -> None:
         """A new step of the phase (few per phase: always written, ``announce`` is ignored)."""
@@ -182,7 +187,8 @@ class _Phase:
             self._write("")
 
     def _write(self, suffix: str) -> None:
-        elapsed = time.perf_counter() - self.start
+        self.last = time.perf_counter()
+        elapsed = self.last - self.start
         now = f": {self.current}" if self.current else ""
         self.stream.write(f"{self.text}{now}  elapsed {elapsed:.0f}s{suffix}\n")
         self.stream.flush()
