@@ -32,20 +32,27 @@ class Summary:
     text: str = ""  # the short human summary printed by `lab run`
 
 
-def fit_and_write(run_dir: str | Path, where: dict[str, str] | None = None):
+def fit_and_write(run_dir: str | Path, where: dict[str, str] | None = None, *, partial: bool = False):
     """Fit thresholds and laws of a run; write RUN_DIR/fit.json and RUN_DIR/thresholds.csv.
 
     ``where`` fits only the rows whose fields equal the given values (compared as text, e.g.
     {"model": "bilinear", "h": "1"}) and writes fit-<field>=<value>,....json / thresholds-....csv
     instead. Returns the lab.fit.FitReport (its ``table()`` is what `lab fit` prints).
+
+    A run whose members do not all have rows yet is refused (store.IncompleteRun) unless
+    ``partial``; a partial fit says so in fit.json ("partial": {"members", "of", "warning"}).
     """
     from lab import fit
 
     run_dir = Path(run_dir)
     kind = store.read_meta(run_dir)["kind"]
+    landed, total = store.require_complete(run_dir, partial, "fit")
     rows = select(store.load_rows(run_dir), where or {})
     report = fit.fit_rows(kind, rows)
     fit_dict = report.to_dict()
+    if landed < total:
+        fit_dict["partial"] = {"members": landed, "of": total,
+                               "warning": f"partial run: fitted from {landed} of {total} members; thresholds may move"}
     suffix = "-" + ",".join(f"{k}={v}" for k, v in sorted(where.items())) if where else ""
     store.atomic_write(run_dir / f"fit{suffix}.json", json.dumps(fit_dict, indent=2, sort_keys=True, default=_jsonable))
     store.atomic_write(run_dir / f"thresholds{suffix}.csv", thresholds_csv(fit_dict))

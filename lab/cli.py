@@ -26,8 +26,19 @@ def _spec_path(text: str) -> str:
     return str(packaged) if packaged.exists() else text
 
 
+def _count(text: str) -> int:
+    """A non-negative integer option (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def _cmd_run(args) -> int:
-    from lab import analysis, sweep
+    from lab import analysis, interrupt, sweep
 
     args.spec = _spec_path(args.spec)
     if args.distributed or args.coordinator:
@@ -38,9 +49,11 @@ def _cmd_run(args) -> int:
         return 0
     print(f"{result.run_dir}: trained {result.trained} members, {result.skipped} already done"
           + ("" if result.complete else " (incomplete: run again to resume)"))
+    interrupt.check()  # a Ctrl-C that something swallowed still stops the command
     if result.complete and not args.no_analysis:
         summary = analysis.analyze_run(result.run_dir, figures_dir=args.figures)
         print(summary.text)
+    interrupt.check()
     return 0
 
 
@@ -60,7 +73,7 @@ def _cmd_fit(args) -> int:
     from lab import analysis
 
     where = dict(_key_value(w) for w in args.where)
-    report = analysis.fit_and_write(args.run_dir, where=where)
+    report = analysis.fit_and_write(args.run_dir, where=where, partial=args.partial)
     print(report.table())
     suffix = "-" + ",".join(f"{k}={v}" for k, v in sorted(where.items())) if where else ""
     print(f"wrote {Path(args.run_dir) / f'fit{suffix}.json'} and thresholds{suffix}.csv")
@@ -79,7 +92,7 @@ def _key_value(text: str) -> tuple[str, str]:
 def _cmd_report(args) -> int:
     from lab import report
 
-    path = report.write_report(args.run_dirs, out=args.out)
+    path = report.write_report(args.run_dirs, out=args.out, partial=args.partial)
     print(f"wrote {path}")
     return 0
 
@@ -169,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", default=None, help="also copy the figures into this directory (they are always written to RUN_DIR/figures)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--no-analysis", action="store_true", help="train only; skip the fit and figures")
-    p.add_argument("--max-members", type=int, default=None, help="stop after this many members (resume later)")
+    p.add_argument("--max-members", type=_count, default=None, help="stop after this many members (resume later)")
     g = p.add_argument_group("multi-host (jax.distributed)")
     g.add_argument("--distributed", action="store_true", help="initialize jax.distributed from the environment (Slurm, TPU pod, GKE)")
     g.add_argument("--coordinator", help="coordinator address host:port (explicit launch)")
@@ -180,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="what a sweep will do, without training",
                        description="Validate a spec and print its members, buckets, chunks, padding waste and programs to compile.")
     p.add_argument("spec", help="sweep spec (TOML), or the name of a sweep shipped with lab, e.g. superposition-quick")
-    p.add_argument("--devices", type=int, default=0, help="plan for this many devices (default: the local ones)")
+    p.add_argument("--devices", type=_count, default=0, help="plan for this many devices (default: the local ones)")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("fit", help="thresholds and scaling-law fits of a run -> RUN_DIR/fit.json",
@@ -191,12 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
                    help="fit only members with this field value (repeatable), e.g. --where model=bilinear --where h=1; "
                    "writes fit-FIELD=VALUE.json")
+    p.add_argument("--partial", action="store_true", help="fit a run that is not complete yet (fit.json then says so)")
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("report", help="a self-contained Markdown report with figures and tables",
                        description="Write a Markdown report (figures embedded as files beside it) of one or more runs.")
     p.add_argument("run_dirs", nargs="+", help="run directories made by `lab run`")
     p.add_argument("--out", default=None, help="report path (default: RUN_DIR/report.md for one run, else report.md)")
+    p.add_argument("--partial", action="store_true", help="report runs that are not complete yet (with a warning)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("reproduce", help="the main job: every sweep, fit, figure and the report",
@@ -228,15 +243,18 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `lab` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    from lab import interrupt
+
+    interrupt.install()  # before any heavy import: Ctrl-C stops the command from its first moment
     args = build_parser().parse_args(argv)  # before any import of jax: --help and --version stay fast
     args.command_line = " ".join(["lab", *argv])
     from lab.analysis import SelectionError
     from lab.spec import SpecError
-    from lab.store import RunDirMismatch
+    from lab.store import RunDirError
 
     try:
         return args.func(args)
-    except (SpecError, RunDirMismatch, FileNotFoundError, SelectionError) as e:
+    except (SpecError, RunDirError, FileNotFoundError, SelectionError) as e:
         print(f"lab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

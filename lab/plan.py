@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lab import experiment
-from lab.spec import Spec
+from lab.spec import Spec, SpecError
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ def make_plan(
     process's share), which are chunked. So a member trains in the same bucket shape whichever
     process trains it and however much of the sweep is already done.
     """
+    if devices < 1:
+        raise ValueError(f"devices must be positive, got {devices}")
     exp = spec.experiment
     members = spec.members() if members is None else members
     memory_bytes = memory_bytes or default_memory_bytes()
@@ -100,6 +102,7 @@ def make_plan(
                 continue
             shape = static + tuple(zip(exp.padded, maxima))
             per_member = exp.bytes_per_member(dict(shape), spec.train, spec.criterion)
+            _check_fits(spec, shape, per_member, memory_bytes)
             chunk = chunk_size(len(cell), per_member, devices, memory_bytes * spec.run.memory_fraction, spec.run.chunk)
             buckets.append(Bucket(shape=shape, members=tuple(cell), chunk=chunk))
             for m in cell:
@@ -122,6 +125,9 @@ def split_axis(values: list, max_waste: float, max_buckets: int, cost: Callable[
     unit = [cost(d) for d in distinct]
     total = sum(c * u for c, u in zip(counts, unit))
     u = len(distinct)
+    below = [0]  # below[j]: members with one of the first j values
+    for c in counts:
+        below.append(below[-1] + c)
     inf = float("inf")
     # best[b][j]: min padded cost of the first j values in b buckets; arg for back-tracking
     best = [[inf] * (u + 1) for _ in range(max_buckets + 1)]
@@ -132,7 +138,7 @@ def split_axis(values: list, max_waste: float, max_buckets: int, cost: Callable[
         for j in range(1, u + 1):
             for i in range(j):
                 if best[b - 1][i] < inf:
-                    cost_ij = best[b - 1][i] + sum(counts[i:j]) * unit[j - 1]
+                    cost_ij = best[b - 1][i] + (below[j] - below[i]) * unit[j - 1]
                     if cost_ij < best[b][j]:
                         best[b][j], arg[b][j] = cost_ij, i
         if best[b][u] < inf and 1 - total / best[b][u] <= max_waste + 1e-12:
@@ -175,6 +181,18 @@ def _edge_of(value, edges: list):
 
 
 MIN_LANES = 2  # members per device and call, at least: see chunk_size
+
+
+def _check_fits(spec: Spec, shape: tuple, per_member: int, memory_bytes: int) -> None:
+    """Refuse, before anything is allocated, a bucket whose MIN_LANES members cannot fit one device."""
+    need = MIN_LANES * per_member
+    if need > memory_bytes:
+        sizes = ", ".join(f"{k}={v}" for k, v in shape if isinstance(v, int) and not isinstance(v, bool))
+        raise SpecError(
+            f"{spec.source or spec.name}: members of size {sizes} need about {need / 2**30:.3g} GiB "
+            f"({MIN_LANES} members per call, lab's estimate for batch {spec.train.batch} and {spec.criterion.samples} "
+            f"evaluation samples), more than the {memory_bytes / 2**30:.3g} GiB of one device: make them smaller"
+        )
 
 
 def chunk_size(n_members: int, bytes_per_member: int, devices: int, budget_bytes: float, fixed: int = 0) -> int:

@@ -24,7 +24,7 @@ class Block:
     content: object  # text, (header, rows) for tables, Path for figures
 
 
-def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None) -> list[Block]:
+def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partial: bool = False) -> list[Block]:
     """Blocks describing one analysed run (run `lab run` / lab.analysis.analyze_run first)."""
     run_dir = Path(run_dir)
     meta = store.read_meta(run_dir)
@@ -34,6 +34,10 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None) -> lis
     if not fit_path.exists():
         raise FileNotFoundError(f"{run_dir} has no fit.json yet; run `lab fit {run_dir}` first")
     fit = json.loads(fit_path.read_text())
+    landed, total = store.require_complete(run_dir, partial, "report")
+    if fit.get("partial") and not partial:
+        raise store.IncompleteRun(f"{fit_path} was fitted on a partial run ({fit['partial']['members']} of "
+                                  f"{fit['partial']['of']} members): run `lab fit {run_dir}` again, or report it with --partial")
     rows = store.load_rows(run_dir)
     identity = meta.get("identity", {})
     train = identity.get("train", {})
@@ -48,6 +52,12 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None) -> lis
                    f"{train.get('steps')} steps x batch {train.get('batch')} ({train.get('optimizer')}); success: every "
                    f"feature's error <= {success.get('epsilon')} (fraction {success.get('fraction')}). "
                    f"Run directory `{run_dir}`, code version {', '.join(versions)}."),
+    ]
+    if landed < total or fit.get("partial"):
+        fitted = fit.get("partial", {}).get("members", landed)
+        blocks.append(Block("p", f"**Warning: partial run.** The fit uses {fitted} of {total} members; "
+                                 f"thresholds and laws may change when the run is complete."))
+    blocks += [
         Block("h3", "Verdicts"),
     ]
     blocks += [Block("p", v) for v in fit.get("verdicts", [])] or [Block("p", "no verdict (not enough thresholds)")]
@@ -93,18 +103,19 @@ def series_table(fit: dict, analysis: experiment.Analysis) -> tuple[list[str], l
 
 
 def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab report", intro: list[Block] | None = None,
-                 figures: list[list[Path]] | None = None) -> Path:
+                 figures: list[list[Path]] | None = None, partial: bool = False) -> Path:
     """Write ``out`` (.md) and the self-contained .html beside it; returns the Markdown path.
 
-    ``figures[i]`` lists run i's figures (default: the PNGs in RUN_DIR/figures).
+    ``figures[i]`` lists run i's figures (default: the PNGs in RUN_DIR/figures). An incomplete run
+    is refused unless ``partial`` (the report then warns).
     """
     run_dirs = [Path(d) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
     out = Path(out) if out else (run_dirs[0] / "report.md" if len(run_dirs) == 1 else Path("report.md"))
-    out.parent.mkdir(parents=True, exist_ok=True)
+    store.ensure_writable_dir(out.parent, "report directory")
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     blocks = [Block("h1", title), Block("p", f"Generated {stamp} by lab.")] + list(intro or [])
     for i, d in enumerate(run_dirs):
-        blocks += run_blocks(d, figures=figures[i] if figures else None)
+        blocks += run_blocks(d, figures=figures[i] if figures else None, partial=partial)
     store.atomic_write(out, render_markdown(blocks, out.parent))
     store.atomic_write(out.with_suffix(".html"), render_html(blocks, title))
     return out

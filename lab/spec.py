@@ -21,7 +21,8 @@ the success criterion::
     steps = 2000
     [success]                       # lab.criterion.Criterion
     epsilon = 0.05
-    [run]                           # execution only (never changes results): RunOptions
+    [run]                           # execution only (RunOptions): speed and memory, and the last
+                                    # float bits (lab.sweep), so a run resumes only with the same
     max_waste = 0.15                # padding waste the bucket split aims below
     max_buckets_per_axis = 4
     chunk = 0                       # members per program call; 0 = as many as fit in memory
@@ -55,6 +56,14 @@ from lab.training import TrainConfig
 
 SECTIONS = ("kind", "description", "seeds", "fixed", "sweep", "train", "success", "run")
 
+# Limits checked before anything is expanded, so that a typo (num = 1e9) fails at once instead of
+# hanging: values per axis, members per grid (the paper sweeps have ~4000), and the integer range
+# of the engine's int32 arrays. Seeds seed a 32-bit PRNG key: larger ones would alias seed mod 2^32.
+MAX_AXIS_VALUES = 10_000
+MAX_MEMBERS = 200_000
+INT32_MAX = 2**31 - 1
+SEED_LIMIT = 2**32
+
 
 class SpecError(ValueError):
     """A sweep spec that cannot be run, with the file, key, value and what is allowed."""
@@ -62,7 +71,8 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a sweep is executed (never changes results, only speed and memory)."""
+    """How a sweep is executed: speed and memory. Not part of the digest; chunk sizes can change the
+    last float bits of a member (lab.sweep), so a run directory resumes only under its first plan."""
 
     max_waste: float = 0.15  # padding waste a bucket split should bring below
     max_buckets_per_axis: int = 4  # at most this many buckets along each padded axis
@@ -124,8 +134,21 @@ def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     if not path.exists():
         raise SpecError(f"{path}: no such sweep spec")
+    if not path.is_file():
+        raise SpecError(f"{path}: is a directory, not a sweep spec (a TOML file)" if path.is_dir() else f"{path}: not a regular file")
     try:
-        raw = tomllib.loads(path.read_text())
+        data = path.read_bytes()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read it: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not a UTF-8 text file (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                        "a spec is a TOML file saved as UTF-8") from None
+    if "\x00" in text:
+        raise SpecError(f"{path}: a binary file (it holds NUL bytes), not a TOML sweep spec")
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
     return parse_spec(raw, source=str(path), name=path.stem)
@@ -169,6 +192,11 @@ def parse_spec(raw: dict, *, source: str = "<spec>", name: str = "spec") -> Spec
     train = _section_dataclass(source, raw, "train", TrainConfig)
     criterion = _section_dataclass(source, raw, "success", Criterion)
     run = _section_dataclass(source, raw, "run", RunOptions)
+    size = math.prod(len(v) for v in resolved.values()) * len(seeds)
+    if size > MAX_MEMBERS:
+        shape = " x ".join([f"{len(v)} {k}" for k, v in resolved.items()] + [f"{len(seeds)} seeds"])
+        raise SpecError(f"{source}: the grid has {size} members ({shape}); a sweep holds at most {MAX_MEMBERS} "
+                        "(lab.spec.MAX_MEMBERS): split it into several specs")
     spec = Spec(
         kind=exp.name,
         name=name,
@@ -271,6 +299,11 @@ def _check_type(source: str, where: str, value, hint) -> Any:
     if not ok:
         names = " or ".join("none" if t is type(None) else t.__name__ for t in allowed)
         raise SpecError(f"{source}: {where} = {value!r} has the wrong type; expected {names}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{source}: {where} = {value!r} is not a finite number (TOML reads 1e400 as inf)")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT32_MAX:
+        raise SpecError(f"{source}: {where} = {value} is out of range: integers must be within +-{INT32_MAX} "
+                        "(the engine's int32 arrays)")
     if isinstance(value, int) and not isinstance(value, bool) and float in allowed and int not in allowed:
         return float(value)  # lr = 1 and lr = 1.0 are the same member (same id, same row)
     return value
@@ -292,20 +325,26 @@ def _axis(source: str, key: str, value, hint, sweep: dict) -> list:
     if form == {"geom", "num"}:
         lo, hi = value["geom"] if isinstance(value["geom"], list) and len(value["geom"]) == 2 else (None, None)
         num = value["num"]
-        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= hi):
+        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= hi and math.isfinite(hi)):
             raise SpecError(f"{source}: {where}.geom = {value['geom']!r}: needs [lo, hi] with 0 < lo <= hi")
-        if not isinstance(num, int) or num < 1:
+        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
             raise SpecError(f"{source}: {where}.num = {num!r}: needs a positive integer")
+        if num > MAX_AXIS_VALUES:
+            raise SpecError(f"{source}: {where}.num = {num}: an axis holds at most {MAX_AXIS_VALUES} values (lab.spec.MAX_AXIS_VALUES)")
         grid = [lo * (hi / lo) ** (i / max(num - 1, 1)) for i in range(num)]
         grid = sorted({round(g) for g in grid}) if is_int else grid
         return [_check_type(source, where, g, hint) for g in grid]
     if form == {"range"}:
         r = value["range"]
-        if not (isinstance(r, list) and len(r) == 3 and all(isinstance(v, (int, float)) for v in r) and r[2] > 0):
-            raise SpecError(f"{source}: {where}.range = {r!r}: needs [start, stop, step] with step > 0")
+        if not (isinstance(r, list) and len(r) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                            and math.isfinite(v) for v in r) and r[2] > 0):
+            raise SpecError(f"{source}: {where}.range = {r!r}: needs [start, stop, step] with finite numbers and step > 0")
         count = int(math.floor((r[1] - r[0]) / r[2] + 1e-9)) + 1
         if count < 1:
             raise SpecError(f"{source}: {where}.range = {r!r} is empty (stop < start)")
+        if count > MAX_AXIS_VALUES:
+            raise SpecError(f"{source}: {where}.range = {r!r} has {count} values; an axis holds at most "
+                            f"{MAX_AXIS_VALUES} (lab.spec.MAX_AXIS_VALUES)")
         return [_check_type(source, where, r[0] + i * r[2], hint) for i in range(count)]
     if form == {"per", "factors"}:
         per, factors = value["per"], value["factors"]
@@ -325,15 +364,25 @@ def _resolve_relative(source: str, axes: dict, fixed: dict) -> dict:
         for v in values:
             if isinstance(v, _Relative) and any(isinstance(u, _Relative) for u in axes[v.per]):
                 raise SpecError(f"{source}: [sweep] {key}: relative to {v.per!r}, which is itself relative")
+            if isinstance(v, _Relative):
+                bad = [u for u in axes[v.per] if isinstance(u, bool) or not isinstance(u, (int, float))]
+                if bad:
+                    raise SpecError(f"{source}: [sweep] {key}.per = {v.per!r}: {v.per} is not a numeric axis "
+                                    f"(it holds {bad[0]!r}); factors multiply a number")
     return axes
 
 
 def _seeds(source: str, value) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        if value > MAX_MEMBERS:
+            raise SpecError(f"{source}: seeds = {value}: a sweep holds at most {MAX_MEMBERS} members (lab.spec.MAX_MEMBERS)")
         return tuple(range(value))
     if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
         if len(set(value)) != len(value):
             raise SpecError(f"{source}: seeds = {value!r} repeats a seed")
+        if max(value) >= SEED_LIMIT:
+            raise SpecError(f"{source}: seeds: {max(value)} is too large: seeds must be below 2^32 = {SEED_LIMIT} "
+                            "(the PRNG key is 32-bit; a larger seed would repeat seed mod 2^32)")
         return tuple(value)
     raise SpecError(f"{source}: seeds = {value!r}: a positive count or a list of distinct non-negative integers")
 

@@ -186,8 +186,9 @@ def cost(shape: Mapping[str, Any]) -> float:
 def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion) -> int:
     """Rough peak memory of one member in a vmapped program (params, Adam, activations, eval)."""
     d_in, n, k = shape["d"] or shape["m"], shape["n"], shape["m_out"]
-    params = d_in * n + n * k + n + k
-    acts = train_cfg.batch * (shape["m"] + 3 * n + 3 * k)
+    o = shape.get("d_out") or 0  # outputs in superposition: weights n x d_out, readout d_out x m'
+    params = d_in * n + n * k + n + k + o * (n + k + 1)
+    acts = train_cfg.batch * (shape["m"] + 3 * n + 3 * k + 3 * o)
     evals = criterion.samples * 4 * n * min(k, 64) * 2 + criterion.samples * n
     return 4 * (5 * params + acts + evals + 2 * train_cfg.evals * k)
 

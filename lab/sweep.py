@@ -1,10 +1,18 @@
 r"""Running a sweep: spec -> plan -> chunks trained on the local devices -> rows in the run dir.
 
 Re-running resumes: chunks whose rows have landed are skipped, so after Ctrl-C or kill -9 only the
-missing members train, and the final results equal an uninterrupted run's bit for bit. A member's
-result depends only on its config, its seed and its bucket's shape, and bucket shapes come from the
-whole grid, so neither the process that trains it, nor the chunk it shares, nor the device count
-changes it (lab.plan.chunk_size explains the one exception XLA makes, and how it is avoided).
+missing members train, and the final results equal an uninterrupted run's bit for bit.
+
+What a member's floats depend on, precisely: its config and seed, its bucket's shape (which comes
+from the whole grid) and the width of its program call, i.e. how many members are vmapped together
+on its device (set by the chunk size, the device count and the CPU group size). Which other members
+share the call does not matter, nor does a resume, a kill -9, or which process trains it. The width
+does: XLA's CPU matrix-multiply library (YNNPACK) blocks a batched product by its batch size, so the
+same member trained in chunks of 2 and of 4 can differ by ~1e-7 relative in its loss (measured on
+m = 128, batch 256; thresholds are unaffected unless a member sits exactly on the criterion's edge).
+A run directory therefore records each process's execution plan (plan-p<i>.json) and refuses to
+resume under another one (other [run] chunking, memory or device count): a resumed run equals an
+uninterrupted run with the same plan, bit for bit; runs with different plans agree to float rounding.
 
 With several processes (jax.distributed), process p trains the members whose id hashes to p
 (``owner``) on its local devices, writes its own row files, and process 0 merges them into
@@ -22,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import subprocess
 import sys
 import time
@@ -33,7 +40,7 @@ import jax
 import numpy as np
 
 import lab
-from lab import engine, experiment, store
+from lab import engine, experiment, interrupt, store
 from lab.plan import Plan, make_plan
 from lab.progress import Progress
 from lab.spec import Spec, load_spec
@@ -98,23 +105,31 @@ def run_sweep(
     if not isinstance(spec, Spec):
         spec_path = Path(spec)
         spec = load_spec(spec_path)
+    interrupt.check()
     exp = spec.experiment
     run_dir = store.open_run(out or Path("runs") / spec.name, spec, spec_path)
-    engine.enable_compilation_cache()
-
     pid, nproc = jax.process_index(), jax.process_count()
+    with store.lock_run(run_dir, pid):
+        return _run_locked(spec, exp, run_dir, pid, nproc, progress, merge_timeout, max_members)
+
+
+def _run_locked(spec, exp, run_dir, pid, nproc, progress, merge_timeout, max_members) -> RunResult:
+    engine.enable_compilation_cache()
     members = spec.members()
     ids = [experiment.member_id(m) for m in members]
-    done = store.done_ids(run_dir)
+    done = store.done_ids(run_dir, repair=True)  # damaged rows files are moved aside and retrained
     # Buckets come from the whole grid and chunks from this process's whole share, done or not: a
     # resumed run replays exactly the chunks of an uninterrupted one (skipping those that landed).
     plan = make_plan(spec, members, devices=len(jax.local_devices()),
                      select=lambda m: owner(experiment.member_id(m), nproc) == pid)
     todo = sum(experiment.member_id(m) not in done for b in plan.buckets for m in b.members)
+    has_rows = any((run_dir / "rows").glob(f"p{pid}-*.jsonl"))
+    store.check_plan(run_dir, pid, execution_plan(spec, plan, nproc), resuming=has_rows and todo > 0)
+    interrupt.check()
 
     desc = spec.name + (f" [process {pid}/{nproc}]" if nproc > 1 else "")
     bar = Progress(todo, desc=desc) if progress and todo else None
-    trained = 0
+    trained, digest = 0, spec.digest()
     for b_index, bucket in enumerate(plan.buckets):
         for chunk in bucket.chunks():
             missing = [i for i, m in enumerate(chunk) if experiment.member_id(m) not in done]
@@ -122,22 +137,35 @@ def run_sweep(
                 continue
             if max_members is not None and trained >= max_members:
                 break
+            interrupt.check()
             padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))  # filler rows are dropped
             metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.criterion)
             rows = [member_row(exp, chunk[i], jax.tree.map(lambda a, i=i: a[i], metrics)) for i in missing]
-            tag = hashlib.sha256(",".join(r["id"] for r in rows).encode()).hexdigest()[:12]
-            store.write_rows(run_dir, rows, f"p{pid}-b{b_index}-{tag}")
+            for row in rows:
+                row["spec"] = digest  # what made the row: a run dir never adopts rows of another spec
+            store.write_rows(run_dir, rows, f"p{pid}-b{b_index}")
             trained += len(rows)
             if bar:
                 bar.update(len(rows), note=f"bucket {b_index + 1}/{plan.n_programs}")
     if bar:
         bar.close()
+    interrupt.check()
 
     complete = _wait_for_all(run_dir, set(ids), merge_timeout if nproc > 1 else 0.0) if pid == 0 else False
-    if pid == 0:
+    if complete:  # results.jsonl exists only for a complete run
         store.merge(run_dir, order=ids)
     return RunResult(run_dir=Path(run_dir), spec=spec, plan=plan, trained=trained, skipped=len(done & set(ids)),
                      complete=complete, process_index=pid, process_count=nproc)
+
+
+def execution_plan(spec: Spec, plan: Plan, n_processes: int) -> dict:
+    """What besides the spec sets a member's floats: per bucket its chunk size and vmapped group."""
+    exp, platform = spec.experiment, jax.local_devices()[0].platform
+    chunks = []
+    for b in plan.buckets:
+        group = engine.group_size(b.chunk // plan.devices, exp.bytes_per_member(b.shape_dict, spec.train, spec.criterion), platform)
+        chunks.append({"shape": [[k, v] for k, v in b.shape], "chunk": b.chunk, "group": group})
+    return {"platform": platform, "devices": plan.devices, "processes": n_processes, "chunks": chunks}
 
 
 def member_row(exp: experiment.Experiment, member, metrics: dict) -> dict:
@@ -161,6 +189,7 @@ def _wait_for_all(run_dir: Path, ids: set[str], timeout: float) -> bool:
     """Wait until every member has a row; give up after ``timeout`` seconds without a new row."""
     deadline, landed = time.monotonic() + timeout, -1
     while True:
+        interrupt.check()
         done = store.done_ids(run_dir) & ids
         if len(done) == len(ids):
             return True

@@ -118,9 +118,12 @@ def test_plan_chunks_follow_memory_and_devices():
     big = make_plan(spec, devices=1, memory_bytes=64 * GIB)
     assert big.n_chunks == big.n_programs  # everything fits: one call per program
     exp = spec.experiment
-    small_budget = 3 * exp.bytes_per_member(big.buckets[0].shape_dict, spec.train, spec.criterion) / spec.run.memory_fraction
-    small = make_plan(spec, devices=1, memory_bytes=int(small_budget))
-    assert small.buckets[0].chunk <= 3 and small.n_chunks > big.n_chunks
+    per_member = [exp.bytes_per_member(b.shape_dict, spec.train, spec.criterion) for b in big.buckets]
+    memory = MIN_LANES * max(per_member)  # the least a device may have: MIN_LANES of the largest members
+    small = make_plan(spec, devices=1, memory_bytes=memory)
+    for bucket, size in zip(small.buckets, per_member):
+        assert bucket.chunk <= max(MIN_LANES, memory * spec.run.memory_fraction // size)
+    assert small.n_chunks > big.n_chunks
     four = make_plan(spec, devices=4, memory_bytes=GIB)
     assert all(b.chunk % 4 == 0 for b in four.buckets) and four.devices == 4
     for bucket in four.buckets:

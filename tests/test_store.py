@@ -50,16 +50,17 @@ def test_read_meta_of_a_plain_dir_says_how_to_make_a_run(tmp_path):
 def test_chunks_land_whole_and_each_member_loads_once(tmp_path):
     run_dir = tmp_path / "run"
     store.open_run(run_dir, load_spec(TINY))
-    path = store.write_rows(run_dir, rows("a", "b"), "p0-b0-x")
+    path = store.write_rows(run_dir, rows("a", "b"), "p0-b0")
     assert path.read_text().count("\n") == 2
-    store.write_rows(run_dir, rows("b", "c", loss=[9.0]), "p0-b0-y")  # a retried member: first copy wins
+    store.write_rows(run_dir, rows("b", "c", loss=[9.0]), "p0-b1")  # a retried member: first copy wins
     # what kill -9 in the middle of a write leaves behind: a temporary file, never a partial .jsonl
-    (run_dir / "rows" / ".p0-b1-z.jsonl.abc123.tmp").write_text('{"id": "d", "kind": "sup')
+    (run_dir / "rows" / ".p0-b2-z.jsonl.abc123.tmp").write_text('{"id": "d", "kind": "sup')
     loaded = store.load_rows(run_dir)
     assert [r["id"] for r in loaded] == ["a", "b", "c"]
     assert loaded[1]["loss"] == [0.5, 0.25] and loaded[2]["loss"] == [9.0]
     assert store.done_ids(run_dir) == {"a", "b", "c"}
-    assert sorted(p.name for p in (run_dir / "rows").iterdir() if not p.name.startswith(".")) == ["p0-b0-x.jsonl", "p0-b0-y.jsonl"]
+    names = sorted(p.name for p in (run_dir / "rows").iterdir() if not p.name.startswith("."))
+    assert names == [f"p0-b0-{store.ids_tag(['a', 'b'])}.jsonl", f"p0-b1-{store.ids_tag(['b', 'c'])}.jsonl"]
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -73,8 +74,8 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 def test_merge_writes_every_row_once_in_grid_order(tmp_path):
     run_dir = tmp_path / "run"
     store.open_run(run_dir, load_spec(TINY))
-    store.write_rows(run_dir, rows("c", "a"), "p1-b0-x")
-    store.write_rows(run_dir, rows("b", "a"), "p0-b0-y")
+    store.write_rows(run_dir, rows("c", "a"), "p1-b0")
+    store.write_rows(run_dir, rows("b", "a"), "p0-b0")
     path = store.merge(run_dir, order=["a", "b", "c"])
     merged = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["id"] for r in merged] == ["a", "b", "c"]
@@ -89,7 +90,7 @@ def test_merge_writes_every_row_once_in_grid_order(tmp_path):
 def test_non_finite_metrics_round_trip(tmp_path):
     run_dir = tmp_path / "run"
     store.open_run(run_dir, load_spec(TINY))
-    store.write_rows(run_dir, rows("a", loss=[0.5, float("nan"), float("inf")], status="diverged"), "p0-b0-x")
+    store.write_rows(run_dir, rows("a", loss=[0.5, float("nan"), float("inf")], status="diverged"), "p0-b0")
     (row,) = store.load_rows(run_dir)
     assert row["status"] == "diverged" and row["loss"][0] == 0.5 and row["loss"][1] != row["loss"][1] and row["loss"][2] == float("inf")
 
@@ -98,7 +99,7 @@ def test_load_frame_in_pandas(tmp_path):
     pd = pytest.importorskip("pandas")
     run_dir = tmp_path / "run"
     store.open_run(run_dir, load_spec(TINY))
-    store.write_rows(run_dir, rows("a", "b", n=3) + rows("c", n=6), "p0-b0-x")
+    store.write_rows(run_dir, rows("a", "b", n=3) + rows("c", n=6), "p0-b0")
     frame = store.load_frame(run_dir)
     assert isinstance(frame, pd.DataFrame) and list(frame["id"]) == ["a", "b", "c"]
     assert list(frame["n"]) == [3, 3, 6] and frame.loc[0, "loss"] == [0.5, 0.25]
