@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import experiment, store
+from lab import experiment, labels, store
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,17 @@ def fit_and_write(run_dir: str | Path, where: dict[str, str] | None = None, *, p
     if landed < total:
         fit_dict["partial"] = {"members": landed, "of": total,
                                "warning": f"partial run: fitted from {landed} of {total} members; thresholds may move"}
-    suffix = "-" + ",".join(f"{k}={v}" for k, v in sorted(where.items())) if where else ""
+    suffix = where_suffix(where, rows)
     store.atomic_write(run_dir / f"fit{suffix}.json", json.dumps(fit_dict, indent=2, sort_keys=True, default=_jsonable))
     store.atomic_write(run_dir / f"thresholds{suffix}.csv", thresholds_csv(fit_dict))
     return report
+
+
+def where_suffix(where: dict[str, str] | None, rows: list[dict]) -> str:
+    """"-lr=0.0316,n=8" for file names: each field's selected value as labels show it ("" for none)."""
+    if not where:
+        return ""
+    return "-" + ",".join(f"{k}={labels.value_text(rows[0][k])}" for k in sorted(where))
 
 
 class SelectionError(ValueError):
@@ -64,13 +71,19 @@ class SelectionError(ValueError):
 
 
 def select(rows: list[dict], where: dict[str, str]) -> list[dict]:
-    """Rows whose fields equal ``where``'s values, compared as text; unknown fields are an error."""
+    """Rows whose fields equal ``where``'s values: as text, or numbers at the precision typed
+    (lab.labels.matches: lr=3e-2 selects the grid's 0.0316); unknown fields are an error."""
     if not rows:
         raise SelectionError("the run has no rows yet")
     for field in where:
         if field not in rows[0]:
             raise SelectionError(f"--where {field}=...: rows have no field {field!r}; fields: {', '.join(sorted(rows[0]))}")
-    chosen = [r for r in rows if all(str(r[k]) == str(v) for k, v in where.items())]
+    chosen = [r for r in rows if all(labels.matches(str(v), r[k]) for k, v in where.items())]
+    for k, v in where.items():  # "lr=3e-2" may round several grid values: ask for more digits
+        values = sorted({r[k] for r in chosen}, key=repr)
+        if len(values) > 1:
+            raise SelectionError(f"--where {k}={v} matches several values ({', '.join(labels.value_text(x, 6) for x in values)}); "
+                                 "give more digits")
     if not chosen:
         shown = ", ".join(f"{k}={v}" for k, v in where.items())
         raise SelectionError(f"no rows with {shown}")
@@ -105,11 +118,14 @@ def summary_text(kind: str, rows: list[dict], fit_dict: dict, figures: list[Path
     word = "capacity" if a.direction == "decreasing" else "threshold"
     lines.append(f"{word} {a.resource}* per series:")
     series = fit_dict.get("series", [])
-    varying = [k for k in a.series if len({repr(s["key"].get(k)) for s in series}) > 1]
+    # every field that tells series apart (a swept lr too, which is not among the kind's series fields)
+    keys = list(dict.fromkeys([*a.series, *(k for s in series for k in s["key"])]))
+    varying = [k for k in keys if len({repr(s["key"].get(k)) for s in series}) > 1]
     shown = [k for k in a.covariates if k in varying] + [k for k in varying if k not in a.covariates]
+    integer = bool(rows) and isinstance(rows[0].get(a.resource), int)
     for s in series:
-        label = ", ".join(f"{k}={s['key'].get(k)}" for k in shown) or "all members"
-        lines.append(f"  {label}: {_threshold_text(s)}")
+        label = labels.series_label(s["key"], shown) or "all members"
+        lines.append(f"  {label}: {_threshold_text(s, integer)}")
     best = fit_dict.get("best")
     if best:
         lines.append(f"best law (AIC): {best}")
@@ -133,10 +149,11 @@ def thresholds_csv(fit_dict: dict) -> str:
     return buf.getvalue()
 
 
-def _threshold_text(s: dict) -> str:
+def _threshold_text(s: dict, integer: bool = False) -> str:
     if s.get("censored"):
-        rel = {"below": "<", "above": ">"}.get(s["censored"], "?")
-        return f"{rel} {s['bound']:.4g} (censored: outside the swept range)"
+        return f"{labels.threshold_text(s, integer)} (censored: outside the swept range)"
+    if s.get("threshold") is not None:
+        return labels.threshold_text(s, integer)
     if s.get("threshold") is None:
         return "no estimate"
     return f"{s['threshold']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}]"

@@ -8,14 +8,14 @@ sending to someone (every PNG embedded as base64, no other files needed).
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import experiment, store
+from lab import experiment, labels, store
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,10 @@ class Block:
     content: object  # text, (header, rows) for tables, Path for figures
 
 
-def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partial: bool = False) -> list[Block]:
-    """Blocks describing one analysed run (run `lab run` / lab.analysis.analyze_run first)."""
+def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partial: bool = False,
+               command: str | None = None) -> list[Block]:
+    """Blocks describing one analysed run (run `lab run` / lab.analysis.analyze_run first);
+    ``command`` is what made its figures (default: the `lab run` of its spec)."""
     run_dir = Path(run_dir)
     meta = store.read_meta(run_dir)
     kind = meta["kind"]
@@ -49,8 +51,8 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partia
     blocks = [
         Block("h2", f"{meta.get('name', run_dir.name)} ({kind})"),
         Block("p", f"{exp.description}. {len(rows)} members ({len(rows) - n_ok} diverged, {n_success} succeeded); "
-                   f"{train.get('steps')} steps x batch {train.get('batch')} ({train.get('optimizer')}); success: every "
-                   f"feature's error <= {success.get('epsilon')} (fraction {success.get('fraction')}). "
+                   f"{train.get('steps')} steps x batch {train.get('batch')} ({train.get('optimizer')}). "
+                   f"Success: {success_text(exp, success)}. "
                    f"Run directory `{run_dir}`, code version {', '.join(versions)}."),
     ]
     if landed < total or fit.get("partial"):
@@ -64,46 +66,91 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partia
     blocks.append(Block("h3", "Laws"))
     blocks.append(Block("table", laws_table(fit)))
     blocks.append(Block("h3", f"Thresholds ({exp.analysis.resource}*, per series)"))
-    blocks.append(Block("table", series_table(fit, exp.analysis)))
+    blocks.append(Block("table", series_table(fit, exp.analysis, integer=bool(rows) and isinstance(rows[0].get(exp.analysis.resource), int))))
     figs = [p for p in figures if Path(p).suffix == ".png"] if figures is not None else sorted((run_dir / "figures").glob("*.png"))
     if figs:
         blocks.append(Block("h3", "Figures"))
-        blocks += [Block("figure", Path(p)) for p in figs]
+        made_by = command or f"lab run {run_dir / 'spec.toml'} --out {run_dir}"
+        blocks += [Block("figure", (Path(p), f"{figure_caption(kind, Path(p))} Made by `{made_by}`.")) for p in figs]
     return blocks
 
 
+def success_text(exp: experiment.Experiment, success: dict) -> str:
+    """The kind's success criterion in its own words (Experiment.success_text), or a generic sentence."""
+    if exp.success_text is not None:
+        return exp.success_text(success)
+    eps, frac = success.get("epsilon"), success.get("fraction")
+    share = "every output" if frac in (None, 1, 1.0) else f"a fraction {frac} of the outputs"
+    return f"{share} meets the kind's criterion (lab.criterion) at ε = {eps}"
+
+
+def figure_caption(kind: str, path: Path) -> str:
+    """What a figure shows: CAPTIONS[stem] of lab/plots/<kind>.py (or of the module that drew it)."""
+    import importlib
+
+    stem = path.stem.removeprefix(f"{kind}-")
+    for module in (f"lab.plots.{kind}", f"lab.plots.{stem}"):
+        try:
+            captions = getattr(importlib.import_module(module), "CAPTIONS", {})
+        except ImportError:
+            continue
+        if stem in captions:
+            return captions[stem].rstrip(".") + "."
+    return f"{stem.replace('_', ' ').capitalize()}."
+
+
 def laws_table(fit: dict) -> tuple[list[str], list[list[str]]]:
-    """Law, formula, parameters with intervals, AIC, BIC, held-out error; best first."""
-    header = ["law", "formula", "parameters [95% interval]", "AIC", "BIC", "held-out", "converged"]
-    laws = sorted(fit.get("laws", []), key=lambda l: (l.get("aic") is None, l.get("aic") or 0.0))
+    """Each law as its formula, parameters at the precision their intervals support, ΔQAIC (or
+    ΔAIC) to the best, held-out error; best first."""
+    laws = list(fit.get("laws", []))
+    score = "qaic" if any(law.get("qaic") is not None for law in laws) else "aic"
+    header = ["law", "parameters [95% interval]", f"Δ{score.upper()}", "held-out error", "converged"]
+    valid = [law.get(score) for law in laws if _finite(law.get(score))]
+    best = min(valid) if valid else 0.0
+    laws.sort(key=lambda law: (not _finite(law.get(score)), law.get(score) if _finite(law.get(score)) else 0.0))
     rows = []
     for law in laws:
-        params = "; ".join(
-            f"{p} = {_g(v.get('value'))} [{_g(v.get('lo'))}, {_g(v.get('hi'))}]" for p, v in law.get("params", {}).items()
-        )
-        name = law["name"] + (" (best)" if law["name"] == fit.get("best") else "")
-        rows.append([name, law.get("formula", ""), params, _g(law.get("aic")), _g(law.get("bic")),
-                     _g(law.get("heldout")), str(law.get("converged", ""))])
+        params = "; ".join(f"{p} = {_param(v)}" for p, v in law.get("params", {}).items()) or (law.get("error") or "-")
+        name = f"{law.get('formula') or law['name']} (`{law['name']}`)"
+        if law["name"] == fit.get("best"):
+            name = f"**{name}** (best)"
+        delta = labels.number(law[score] - best, 2) if _finite(law.get(score)) else "-"
+        rows.append([name, params, delta, _g(law.get("heldout")), "yes" if law.get("converged") else "no"])
     return header, rows
 
 
-def series_table(fit: dict, analysis: experiment.Analysis) -> tuple[list[str], list[list[str]]]:
-    """One row per series: the fields that vary between series, then the threshold or its bound."""
+def _param(v: dict) -> str:
+    """value [lo, hi]: 2 significant digits when the interval is wide (or spans zero), else 3."""
+    value, lo, hi = v.get("value"), v.get("lo"), v.get("hi")
+    if not _finite(value):
+        return "-"
+    if not (_finite(lo) and _finite(hi)):
+        return labels.number(value, 3)
+    wide = lo <= 0 <= hi or (lo > 0 and hi / lo > 1.5) or (hi < 0 and lo / hi > 1.5)
+    d = 2 if wide else 3
+    return f"{labels.number(value, d)} [{labels.number(lo, d)}, {labels.number(hi, d)}]"
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def series_table(fit: dict, analysis: experiment.Analysis, integer: bool = False) -> tuple[list[str], list[list[str]]]:
+    """One row per series: the fields that vary between series (a swept lr too), then the threshold
+    at the precision its interval supports, or its censored bound."""
     series = fit.get("series", [])
-    keys = [k for k in analysis.series if len({str(s["key"].get(k)) for s in series}) > 1] or list(analysis.covariates)
-    header = keys + ["threshold", "95% interval", "width", "seeds"]
+    fields = list(dict.fromkeys([*analysis.series, *(k for s in series for k in s["key"])]))
+    keys = [k for k in fields if len({repr(s["key"].get(k)) for s in series}) > 1] or list(analysis.covariates)
+    header = keys + [f"{analysis.resource}* [95% interval]", "seeds"]
     rows = []
     for s in series:
-        if s.get("censored"):
-            thr, interval = f"{'<' if s['censored'] == 'below' else '>'} {_g(s.get('bound'))}", "censored"
-        else:
-            thr, interval = _g(s.get("threshold")), f"[{_g(s.get('lo'))}, {_g(s.get('hi'))}]"
-        rows.append([str(s["key"].get(k, "")) for k in keys] + [thr, interval, _g(s.get("width")), str(s.get("seeds", ""))])
+        thr = labels.threshold_text(s, integer) + (" (censored)" if s.get("censored") else "")
+        rows.append([labels.value_text(s["key"].get(k, "")) for k in keys] + [thr, str(s.get("seeds", ""))])
     return header, rows
 
 
 def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab report", intro: list[Block] | None = None,
-                 figures: list[list[Path]] | None = None, partial: bool = False) -> Path:
+                 figures: list[list[Path]] | None = None, partial: bool = False, command: str | None = None) -> Path:
     """Write ``out`` (.md) and the self-contained .html beside it; returns the Markdown path.
 
     ``figures[i]`` lists run i's figures (default: the PNGs in RUN_DIR/figures). An incomplete run
@@ -112,17 +159,21 @@ def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab r
     run_dirs = [Path(d) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
     out = Path(out) if out else (run_dirs[0] / "report.md" if len(run_dirs) == 1 else Path("report.md"))
     store.ensure_writable_dir(out.parent, "report directory")
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    blocks = [Block("h1", title), Block("p", f"Generated {stamp} by lab.")] + list(intro or [])
+    # No date or timing in the text: the same runs give the same report, so reproducing changes no file.
+    blocks = [Block("h1", title)] + list(intro or [])
     for i, d in enumerate(run_dirs):
-        blocks += run_blocks(d, figures=figures[i] if figures else None, partial=partial)
+        blocks += run_blocks(d, figures=figures[i] if figures else None, partial=partial, command=command)
     store.atomic_write(out, render_markdown(blocks, out.parent))
-    store.atomic_write(out.with_suffix(".html"), render_html(blocks, title))
+    store.atomic_write(out.with_suffix(".html"), render_html(blocks, title, out.parent))
     return out
 
 
-def render_markdown(blocks: list[Block], base: Path) -> str:
-    """Markdown; figures are linked relative to ``base`` (the report's folder)."""
+FOLD_ROWS = 12  # longer tables are folded (<details>), with their size in the summary line
+
+
+def render_markdown(blocks: list[Block], base: Path, *, inline: bool = False) -> str:
+    """Markdown; figures linked relative to ``base`` (the report's folder), or with ``inline``
+    embedded as data URIs (for the HTML). Figure blocks hold a path or (path, caption)."""
     out = []
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
@@ -135,37 +186,32 @@ def render_markdown(blocks: list[Block], base: Path) -> str:
             header, rows = b.content
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-            out.append("\n".join(lines))
+            table = "\n".join(lines)
+            if len(rows) > FOLD_ROWS:
+                table = f"<details><summary>{len(rows)} rows (click to unfold)</summary>\n\n{table}\n\n</details>"
+            out.append(table)
         elif b.kind == "figure":
-            rel = os.path.relpath(Path(b.content).resolve(), base.resolve())
-            out.append(f"![{Path(b.content).stem}]({rel})")
+            path, caption = b.content if isinstance(b.content, tuple) else (b.content, "")
+            path = Path(path)
+            if inline:
+                src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+            else:
+                src = os.path.relpath(path.resolve(), base.resolve()).replace(os.sep, "/")
+            out.append(f"![{path.stem}]({src})" + (f"\n\n*{path.name}*: {caption}" if caption else ""))
     return "\n\n".join(out) + "\n"
 
 
-def render_html(blocks: list[Block], title: str) -> str:
-    """One HTML file with every figure inlined."""
-    body = []
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            body.append(f"<{b.kind}>{html.escape(str(b.content))}</{b.kind}>")
-        elif b.kind == "p":
-            body.append(f"<p>{html.escape(str(b.content))}</p>")
-        elif b.kind == "code":
-            body.append(f"<pre>{html.escape(str(b.content))}</pre>")
-        elif b.kind == "table":
-            header, rows = b.content
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-            trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
-        elif b.kind == "figure":
-            data = base64.b64encode(Path(b.content).read_bytes()).decode()
-            body.append(f'<figure><img alt="{html.escape(Path(b.content).stem)}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{html.escape(Path(b.content).name)}</figcaption></figure>")
+def render_html(blocks: list[Block], title: str, base: Path = Path(".")) -> str:
+    """One HTML file with every figure inlined: the Markdown rendered by markdown-it-py."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    body = md.render(render_markdown(blocks, base, inline=True))
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
              "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;font-size:.9rem}"
-             "img{max-width:100%}")
+             "img{max-width:100%}code{background:#f4f4f4;padding:0 .2rem}summary{cursor:pointer}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+            f"<style>{style}</style></head><body>\n{body}</body></html>\n")
 
 
 def _g(v) -> str:

@@ -111,14 +111,15 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
         run_dirs.append(result.run_dir)
         figures.append(list(summary.figures))
         timings.append((path.stem, time.perf_counter() - t0, result.trained))
-    intro = [
-        report.Block("p", "Produced by `lab reproduce" + (" --quick" if quick else "") + "`. Wall time per sweep: "
-                     + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings) + "."),
-    ]
-    intro += [report.Block("figure", p) for p in extra_figures if p.suffix == ".png"]
+    command = "lab reproduce" + (" --quick" if quick else "")
+    # Wall times go to the terminal, not into the report: the same runs then give the same report.
+    _say(progress, "wall time per sweep: " + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings))
+    intro = [report.Block("p", f"Produced by `{command}`: every sweep below, its fit and its figures.")]
+    intro += [report.Block("figure", (p, f"{report.figure_caption('construction', p)} Made by `{command}`."))
+              for p in extra_figures if p.suffix == ".png"]
     with live.phase("writing the report", enabled=progress):
-        return report.write_report(run_dirs, figures_dir / "report.md", title="lab reproduce" + (" --quick" if quick else ""),
-                                   intro=intro, figures=figures)
+        return report.write_report(run_dirs, figures_dir / "report.md", title=command, intro=intro, figures=figures,
+                                   command=command)
 
 
 def _say(on: bool, text: str) -> None:

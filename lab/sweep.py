@@ -128,16 +128,26 @@ def _run_locked(spec, exp, run_dir, pid, nproc, progress, merge_timeout, max_mem
     interrupt.check()
 
     desc = spec.name + (f" [process {pid}/{nproc}]" if nproc > 1 else "")
-    bar = Progress(todo, desc=desc) if progress and todo else None
+    # The ETA weighs each chunk by its program's cost: buckets differ tenfold, so members alone mislead.
+    work = [bucket.chunk * exp.cost(bucket.shape_dict) for bucket in plan.buckets]
+    todo_work = sum(work[b] for b, bucket in enumerate(plan.buckets) for chunk in bucket.chunks()
+                    if any(experiment.member_id(m) not in done for m in chunk))
+    bar = Progress(todo, desc=desc, work=todo_work) if progress and todo else None
     trained, digest = 0, spec.digest()
     for b_index, bucket in enumerate(plan.buckets):
-        for chunk in bucket.chunks():
+        compiled = False
+        for c_index, chunk in enumerate(bucket.chunks()):
             missing = [i for i, m in enumerate(chunk) if experiment.member_id(m) not in done]
             if not missing:
                 continue
             if max_members is not None and trained >= max_members:
                 break
             interrupt.check()
+            if bar:
+                step = "training" if compiled else "compiling, then training"
+                bar.note(f"bucket {b_index + 1}/{plan.n_programs}: {step} chunk {c_index + 1}/{bucket.n_chunks}",
+                         announce=not compiled)
+            compiled = True
             padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))  # filler rows are dropped
             metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.criterion)
             rows = [member_row(exp, chunk[i], jax.tree.map(lambda a, i=i: a[i], metrics)) for i in missing]
@@ -146,7 +156,7 @@ def _run_locked(spec, exp, run_dir, pid, nproc, progress, merge_timeout, max_mem
             store.write_rows(run_dir, rows, f"p{pid}-b{b_index}")
             trained += len(rows)
             if bar:
-                bar.update(len(rows), note=f"bucket {b_index + 1}/{plan.n_programs}")
+                bar.update(len(rows), work=work[b_index])
     if bar:
         bar.close()
     interrupt.check()

@@ -1,6 +1,7 @@
 """The report and the analysis tables render what fit.json says, censoring included."""
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -34,10 +35,12 @@ FIT = {
 def test_tables_show_intervals_and_censored_bounds():
     header, rows = report.series_table(FIT, experiment.get("superposition").analysis)
     assert header[0] == "n"
-    assert rows[0][:3] == ["8", "12.5", "[10, 15]"]
-    assert rows[1][:3] == ["64", "> 1024", "censored"]
+    assert rows[0] == ["8", "12.5 [10, 15]", "2"]
+    assert rows[1] == ["64", "> 1024 (censored)", "2"]
     header, rows = report.laws_table(FIT)
-    assert rows[0][0] == "power (best)" and "alpha = 1.5 [1.3, 1.7]" in rows[0][2]
+    assert header[:3] == ["law", "parameters [95% interval]", "ΔAIC"]
+    assert rows[0][0] == "**c·n^α (`power`)** (best)" and rows[1][0] == "c·n (`linear`)"
+    assert rows[0][1] == "c = 0.5 [0.3, 0.7]; alpha = 1.5 [1.3, 1.7]" and rows[0][2] == "0" and rows[1][2] == "7"
     table = list(csv.reader(io.StringIO(analysis.thresholds_csv(FIT))))
     assert table[0][:2] == ["n", "m"] and table[2][table[0].index("censored")] == "above"
 
@@ -54,7 +57,21 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
     plt.close()
     out = report.write_report([run_dir], tmp_path / "out" / "report.md")
     md = out.read_text()
-    assert "exponent 1.5 [1.3, 1.7]" in md and "| power (best) |" in md
-    assert "](../run/figures/capacity.png)" in md
+    assert "exponent 1.5 [1.3, 1.7]" in md and "| **c·n^α (`power`)** (best) |" in md
+    assert "](../run/figures/capacity.png)" in md and "Made by `lab run" in md
+    assert "Generated" not in md  # no date: the same runs give the same report
     html = out.with_suffix(".html").read_text()
-    assert "data:image/png;base64," in html and "&gt; 1024" in html
+    assert "data:image/png;base64," in html and "&gt; 1024 (censored)" in html
+    assert "<code>power</code>" in html and "<strong>" in html and "`" not in html.split("<body>")[1]
+
+
+def test_long_tables_fold_and_a_kind_can_word_its_criterion(tmp_path):
+    blocks = [report.Block("table", (["n", "m'*"], [[str(i), "1"] for i in range(report.FOLD_ROWS + 1)]))]
+    md = report.render_markdown(blocks, tmp_path)
+    assert md.startswith("<details><summary>13 rows") and md.rstrip().endswith("</details>")
+    assert "<details>" in report.render_html(blocks, "t", tmp_path)
+    exp = experiment.get("superposition")
+    generic = report.success_text(dataclasses.replace(exp, success_text=None), {"epsilon": 0.05, "fraction": 1.0})
+    assert "every output" in generic and "0.05" in generic
+    worded = dataclasses.replace(exp, success_text=lambda s: f"recovery >= 1 - {s['epsilon']}")
+    assert report.success_text(worded, {"epsilon": 0.1}) == "recovery >= 1 - 0.1"
