@@ -24,7 +24,13 @@ def install() -> None:
     """Make Ctrl-C raise and be recorded from now on in this process (main thread only)."""
     if threading.current_thread() is threading.main_thread():
         _pending.clear()
-        signal.signal(signal.SIGINT, _handler)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # e.g. a background job of a shell
+            signal.signal(signal.SIGINT, _handler)
+
+
+def pending() -> bool:
+    """Whether a Ctrl-C arrived (and was not yet raised by ``check``)."""
+    return _pending.is_set()
 
 
 def check() -> None:

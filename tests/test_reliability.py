@@ -408,3 +408,23 @@ def test_a_swallowed_ctrl_c_still_stops_the_run(tmp_path, monkeypatch):
     finally:
         signal.signal(signal.SIGINT, previous)
     interrupt.check()  # raised once, then clear
+
+
+def test_an_interrupt_that_surfaces_as_another_error_exits_130(monkeypatch, capsys):
+    def interrupted_import(args):  # jaxlib turns a KeyboardInterrupt during its import into ImportError
+        interrupt._pending.set()
+        raise ImportError("Encountered error while importing")
+
+    monkeypatch.setattr(cli, "_cmd_plan", interrupted_import)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.main(["plan", str(TINY)]) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "_cmd_plan", lambda args: (_ for _ in ()).throw(ImportError("a real one")))
+    try:
+        with pytest.raises(ImportError, match="a real one"):  # without a Ctrl-C, errors are not hidden
+            cli.main(["plan", str(TINY)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
