@@ -38,7 +38,7 @@ def _count(text: str) -> int:
 
 
 def _cmd_run(args) -> int:
-    from lab import analysis, interrupt, sweep
+    from lab import analysis, interrupt, progress, sweep
 
     args.spec = _spec_path(args.spec)
     if args.distributed or args.coordinator:
@@ -51,7 +51,9 @@ def _cmd_run(args) -> int:
           + ("" if result.complete else " (incomplete: run again to resume)"))
     interrupt.check()  # a Ctrl-C that something swallowed still stops the command
     if result.complete and not args.no_analysis:
-        summary = analysis.analyze_run(result.run_dir, figures_dir=args.figures)
+        with progress.phase(f"{result.run_dir}: fit and figures", enabled=not args.quiet):
+            progress.note("fitting thresholds and laws")
+            summary = analysis.analyze_run(result.run_dir, figures_dir=args.figures)
         print(summary.text)
     interrupt.check()
     return 0
@@ -66,16 +68,21 @@ def _cmd_plan(args) -> int:
     spec = load_spec(_spec_path(args.spec))
     plan = make_plan(spec, devices=args.devices or len(jax.local_devices()))
     print(describe(plan, spec))
+    if not args.no_estimate:
+        from lab import estimate
+
+        print("calibrating on this machine (a short program per end bucket, once)...", file=sys.stderr, flush=True)
+        print(estimate.describe(estimate.estimate(spec, plan)))
     return 0
 
 
 def _cmd_fit(args) -> int:
-    from lab import analysis
+    from lab import analysis, store
 
     where = dict(_key_value(w) for w in args.where)
     report = analysis.fit_and_write(args.run_dir, where=where, partial=args.partial)
     print(report.table())
-    suffix = "-" + ",".join(f"{k}={v}" for k, v in sorted(where.items())) if where else ""
+    suffix = analysis.where_suffix(where, analysis.select(store.load_rows(args.run_dir), where)) if where else ""
     print(f"wrote {Path(args.run_dir) / f'fit{suffix}.json'} and thresholds{suffix}.csv")
     return 0
 
@@ -100,7 +107,12 @@ def _cmd_report(args) -> int:
 def _cmd_reproduce(args) -> int:
     from lab import reproduction
 
-    path = reproduction.reproduce(quick=args.quick, runs_dir=args.runs, figures_dir=args.figures, progress=not args.quiet)
+    try:
+        path = reproduction.reproduce(quick=args.quick, runs_dir=args.runs, figures_dir=args.figures,
+                                      progress=not args.quiet, force=args.yes)
+    except reproduction.TooLong as e:
+        print(f"lab reproduce: {e}", file=sys.stderr)
+        return 3
     print(f"report: {path}")
     return 0
 
@@ -180,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "shipped with lab (superposition-quick, attention-quick, superposition-paper, attention-paper)")
     p.add_argument("--out", help="run directory (default: runs/<spec name>)")
     p.add_argument("--figures", default=None, help="also copy the figures into this directory (they are always written to RUN_DIR/figures)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--plain", action="store_true",
+                   help="progress as plain lines (one per phase and every few seconds) instead of a live display; "
+                   "the default when the output is not a terminal (logs, pipes)")
     p.add_argument("--no-analysis", action="store_true", help="train only; skip the fit and figures")
     p.add_argument("--max-members", type=_count, default=None, help="stop after this many members (resume later)")
     g = p.add_argument_group("multi-host (jax.distributed)")
@@ -191,9 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("plan", help="what a sweep will do, without training",
-                       description="Validate a spec and print its members, buckets, chunks, padding waste and programs to compile.")
+                       description="Validate a spec and print its members, buckets, chunks, padding waste and programs to compile, "
+                       "and the estimated wall time per bucket and in total on this machine.")
     p.add_argument("spec", help="sweep spec (TOML), or the name of a sweep shipped with lab, e.g. superposition-quick")
     p.add_argument("--devices", type=_count, default=0, help="plan for this many devices (default: the local ones)")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the wall-time estimate (it times a short program of the cheapest and costliest buckets "
+                   "on this machine the first time, then reuses the timing)")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("fit", help="thresholds and scaling-law fits of a run -> RUN_DIR/fit.json",
@@ -203,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory made by `lab run`")
     p.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
                    help="fit only members with this field value (repeatable), e.g. --where model=bilinear --where h=1; "
-                   "writes fit-FIELD=VALUE.json")
+                   "numbers match the grid value they round to at the digits given (--where lr=3e-2 selects lr = 0.0316); "
+                   "writes fit-FIELD=VALUE.json with the value as labels show it")
     p.add_argument("--partial", action="store_true", help="fit a run that is not complete yet (fit.json then says so)")
     p.set_defaults(func=_cmd_fit)
 
@@ -216,11 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="the main job: every sweep, fit, figure and the report",
                        description="Run the sweeps of both labs (resuming finished ones), fit them, measure the "
-                       "constructions, regenerate every figure into figures/ and write the report.")
+                       "constructions, regenerate every figure into figures/ and write the report. Without --quick it "
+                       "first prints the plan and estimated wall time of the paper sweeps, and on a CPU stops when "
+                       "that is beyond a few hours unless --yes is given.")
     p.add_argument("--quick", action="store_true", help="the CPU-sized quick sweeps (minutes) instead of the paper sweeps (GPU)")
     p.add_argument("--runs", default="runs", help="where run directories go (default: runs/)")
     p.add_argument("--figures", default="figures", help="where figures and the report go (default: figures/)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--plain", action="store_true",
+                   help="progress as plain lines (one per phase and every few seconds) instead of a live display; "
+                   "the default when the output is not a terminal (logs, pipes)")
+    p.add_argument("--yes", "--force", dest="yes", action="store_true",
+                   help="run the paper sweeps even when their estimated wall time on this CPU is far beyond what a CPU "
+                   "should run (without it, lab reproduce stops after printing the plan and estimate)")
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("construct", help="explicit constructions measured against the success criterion",
@@ -257,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)  # before any import of jax: --help and --version stay fast
     args.command_line = " ".join(["lab", *argv])
+    from lab import progress
+
+    progress.configure(plain=True if getattr(args, "plain", False) else None)
     from lab.analysis import SelectionError
     from lab.spec import SpecError
     from lab.store import RunDirError
