@@ -144,14 +144,15 @@ def smallest_dk(m: int, d_model: int, graph: str, m_edges: int, dks, *, seeds: i
 def construction_points(configs, dks=None, **kwargs) -> dict:
     """Smallest succeeding D_K of the construction for each (m, d_model, graph, m_edges) in ``configs``.
 
-    Returns {"m_edges", "d_model", "dk"} lists, usable as figures' extra["construction"]; configs
+    Returns {"m", "m_edges", "d_model", "dk"} lists, usable as figures' extra["construction"]; configs
     whose construction never succeeds within ``dks`` (default 1..2·d_model) are left out.
     """
-    out = {"m_edges": [], "d_model": [], "dk": []}
+    out = {"m": [], "m_edges": [], "d_model": [], "dk": []}
     for m, d_model, graph, m_edges in configs:
         grid = dks if dks is not None else np.unique(np.round(np.geomspace(1, 2 * d_model, 28)).astype(int))
         dk = smallest_dk(m, d_model, graph, m_edges, grid, **kwargs)
         if dk is not None:
+            out["m"].append(int(m))
             out["m_edges"].append(int(m_edges))
             out["d_model"].append(int(d_model))
             out["dk"].append(dk)

@@ -43,25 +43,34 @@ def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
 
 
 def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
-    """Smallest D_K of the compressed graph construction per (m, d_model, graph, m') of the run.
+    """The construction each (m, d_model, graph, m') of the run is to be compared with.
 
-    The construction needs several times the trained models' D_K, so sizes are searched on a
-    geometric grid up to 4·d_model (beyond the run's own D_K values).
+    m = d_model: the exact construction (orthonormal embeddings, W_Q = Eᵀ A E, W_K = I: D_K = d_model,
+    recovery 1 in every context; tests/test_attention_construction.py), extra["exact"]. m > d_model:
+    the smallest D_K at which the compressed construction succeeds, extra["construction"]; it needs
+    several times the trained models' D_K, so sizes are searched on a geometric grid up to 4·d_model.
     """
     import numpy as np
 
     from lab import attention_construction
 
-    points = {"m_edges": [], "d_model": [], "dk": []}
+    keys = ("m", "m_edges", "d_model", "dk")
+    exact = {k: [] for k in keys}
+    for m, d_model, m_edges in sorted({(r["m"], r["d_model"], r["m_edges"]) for r in rows if r["m"] == r["d_model"]}):
+        for k, v in zip(keys, (m, m_edges, d_model, d_model)):
+            exact[k].append(int(v))
+    points = {k: [] for k in keys}
     for context in sorted({r["context"] for r in rows}):
-        sub = [r for r in rows if r["context"] == context]
+        sub = [r for r in rows if r["context"] == context and r["m"] > r["d_model"]]
+        if not sub:
+            continue
         configs = sorted({(r["m"], r["d_model"], r["graph"], r["m_edges"]) for r in sub})
         top = 4 * max(r["d_model"] for r in sub)
         grid = sorted({int(r["dk"]) for r in sub} | set(np.unique(np.round(np.geomspace(1, top, 14)).astype(int)).tolist()))
         found = attention_construction.construction_points(configs, dks=grid, context=context)
         for key in points:
             points[key] += found[key]
-    return {"construction": points} if points["dk"] else {}
+    return {name: pts for name, pts in (("exact", exact), ("construction", points)) if pts["dk"]}
 
 
 OVERLAYS: dict[str, Callable[[list[dict], Criterion], dict]] = {

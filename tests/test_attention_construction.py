@@ -49,6 +49,6 @@ def test_compressed_construction_heads_split_keeps_scores():
 
 def test_construction_points_grow_with_edges():
     pts = construction_points([(32, 32, "degree", 32), (32, 32, "degree", 128)], dks=[4, 8, 16, 32, 64, 96, 128], seeds=1, context=8)
-    assert set(pts) == {"m_edges", "d_model", "dk"}
+    assert set(pts) == {"m", "m_edges", "d_model", "dk"} and pts["m"] == [32, 32]
     assert pts["m_edges"] == [32, 128] and pts["d_model"] == [32, 32]
     assert pts["dk"][0] < pts["dk"][1]

@@ -3,11 +3,14 @@ collapse of all configurations onto one curve, and the heads comparison.
 
 threshold.png: final recovery against D_K for each m' (one panel per model / d_model / h group);
     the vertical lines are the fitted thresholds D_K*.
-law.png: D_K*·d_model against m' log m' with 95% intervals (censored series: open markers with an
-    arrow), the fitted law c·m' log m'/d_model (a line through 0 here), its intercept variant and the
-    no-log alternative c·m'/d_model, and a table of AIC / BIC / held-out error per law; optional
-    construction points extra["construction"] = {"m_edges", "d_model", "dk"}; extra["epsilon"] (default
-    0.05) draws the success level 1 - ε.
+law.png: one panel per fitted group (model, heads, compression; lab.fit): D_K*·d_model against
+    m' log m' with 95% intervals (censored series: open markers with an arrow), colour = d_model,
+    marker = out-degree; the fitted laws c·m' log m'/d_model and c·m'/d_model (lines: D_K·d_model is
+    free of d_model) and the information count c·ln C(m², m')/d_model (one curve per degree, m =
+    m'/degree); under each panel a table of c and ΔQAIC (overdispersion-corrected) per law. Optional
+    construction points from lab.overlays: extra["exact"] (m = d_model: the exact D_K = d_model
+    construction) and extra["construction"] (m > d_model: the compressed construction's smallest
+    D_K), each {"m", "m_edges", "d_model", "dk"}; extra["epsilon"] (default 0.05) draws 1 - ε.
 collapse.png: recovery of every member against D_K·d_model/(m' log m').
 heads.png: at fixed D_K, recovery against the number of heads, compressed (m > d_model) and
     uncompressed (m = d_model), per model.
@@ -19,6 +22,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from lab.plots import style
 
@@ -52,7 +56,12 @@ def _groups(rows: list[dict], fields) -> dict[tuple, list[dict]]:
     out: dict[tuple, list[dict]] = {}
     for r in rows:
         out.setdefault(tuple(r.get(f) for f in fields), []).append(r)
-    return dict(sorted(out.items(), key=lambda kv: tuple(repr(v) for v in kv[0])))
+    return dict(sorted(out.items(), key=lambda kv: tuple(_order(v) for v in kv[0])))
+
+
+def _order(v) -> tuple:
+    """Sort key: numbers by value (16 before 128), anything else by its text, after the numbers."""
+    return (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, repr(v))
 
 
 def mlogm(m_edges) -> np.ndarray:
@@ -63,7 +72,7 @@ def mlogm(m_edges) -> np.ndarray:
 def threshold_figure(rows: list[dict], fit: dict, out_dir: Path, eps: float = 0.05) -> list[Path]:
     fields = _varying(rows, GROUP_FIELDS) or ["model"]
     panels = _groups(rows, fields)
-    ncols = min(4, len(panels))
+    ncols = min(4, math.ceil(math.sqrt(len(panels))))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = style.figure(ncols=ncols, nrows=nrows, width=3.4, height=2.9)
     thresholds = {}
@@ -97,85 +106,117 @@ def _law_entry(fit: dict, name: str) -> dict | None:
     return next((l for l in fit.get("laws", []) if l["name"] == name and l.get("converged")), None)
 
 
-def _predict(name: str, law: dict, m_edges: np.ndarray, d_model: np.ndarray) -> np.ndarray:
-    params = {k: v["value"] for k, v in law["params"].items()}
-    try:
-        from lab.laws import LAWS
+def _predict(name: str, law: dict, covariates: dict) -> np.ndarray:
+    from lab.laws import LAWS
 
-        return LAWS[name].predict(params, {"m_edges": m_edges, "d_model": d_model})
-    except (ImportError, KeyError):  # the fit dict alone: the formulas of the registered names
-        x = np.asarray(m_edges, float)
-        base = x * np.log(x) if "mlogm" in name else x
-        if name == "power2":
-            return params["c"] * x ** params["alpha"] / np.asarray(d_model, float) ** params["beta"]
-        return params["c"] * base / np.asarray(d_model, float) + params.get("b", 0.0)
+    return LAWS[name].predict({k: v["value"] for k, v in law["params"].items()}, covariates)
+
+
+def _law_groups(fit: dict) -> list[dict]:
+    """The fits of the headline view, one per fitted group (lab.fit fits laws per Analysis.fit_by)."""
+    groups = fit.get("groups") or [fit]
+    view = groups[0].get("view")
+    return [g for g in groups if g.get("view") == view]
+
+
+def _compression(key: dict) -> float:
+    c = key.get("compression")
+    return float(c) if c is not None else float(key["m"]) / float(key["d_model"])
+
+
+LAW_STYLES = {"mlogm_over_d": ("-", "#c0392b"), "info_over_d": ("-.", "#16a085"), "m_over_d": ("--", "0.3")}
 
 
 def law_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path]:
-    fig, axes = style.figure(ncols=2, width=4.6, height=3.9, gridspec_kw={"width_ratios": [1.45, 1.0]})
-    ax, ax_t = axes[0]
-    series = fit.get("series", [])
-    gfields = _varying([s["key"] for s in series], [f for f in GROUP_FIELDS if f != "m"]) if series else []
-    groups: dict[tuple, list[dict]] = {}
-    for s in series:
-        groups.setdefault(tuple(s["key"].get(f) for f in gfields), []).append(s)
-    markers = "osD^v<>p"
-    xs_all, d_all = [], []
-    for (gkey, ss), color, mk in zip(sorted(groups.items(), key=lambda kv: repr(kv[0])), style.colors(len(groups)), markers * 4):
-        label = _label(dict(zip(gfields, gkey)), gfields) or "measured D_K*"
-        ok = [s for s in ss if s["censored"] is None]
-        if ok:
-            x = mlogm([s["key"]["m_edges"] for s in ok])
-            d = np.array([float(s["key"]["d_model"]) for s in ok])
-            t = np.array([s["threshold"] for s in ok])
-            err = np.array([[s["threshold"] - s["lo"] for s in ok], [s["hi"] - s["threshold"] for s in ok]]) * d
-            ax.errorbar(x, t * d, yerr=np.maximum(err, 0), fmt=mk, color=color, ms=4.5, capsize=2.5, lw=1.0, label=label)
-        for s in ss:
-            if s["censored"] is not None and s.get("bound") is not None:
-                style.censored_marker(ax, float(mlogm(s["key"]["m_edges"])), s["bound"] * s["key"]["d_model"], s["censored"], color)
-        xs_all += [s["key"]["m_edges"] for s in ss]
-        d_all += [s["key"]["d_model"] for s in ss]
-
+    """One panel per fitted group (model, heads, compression): D_K*·d_model against m' log m'."""
+    groups = _law_groups(fit)
+    fig, axes = style.figure(ncols=len(groups), nrows=2, width=4.3, height=3.6, gridspec_kw={"height_ratios": [1.6, 1.0]})
     cons = (extra or {}).get("construction") or {}
-    if len(cons.get("m_edges", [])):
-        ax.plot(mlogm(cons["m_edges"]), np.asarray(cons["dk"], float) * np.asarray(cons["d_model"], float), "*",
-                color="#8e44ad", ms=9, label="explicit construction (smallest D_K)")
-        xs_all += list(cons["m_edges"])
-        d_all += list(cons["d_model"])
-
-    if xs_all:
-        m_grid = np.geomspace(max(min(xs_all) / 1.3, 2.0), max(xs_all) * 1.3, 100)
-        x_grid = mlogm(m_grid)
-        d_ref = float(np.median(d_all))
-        styles = {"mlogm_over_d": ("-", "#c0392b"), "mlogm_over_d_icpt": ("-.", "#e67e22"), "m_over_d": ("--", "0.3"), "power2": (":", "#2471a3")}
-        for name, (ls, color) in styles.items():
-            law = _law_entry(fit, name)
-            if law is None:
-                continue
-            # D_K·d_model is free of d_model for the three 1/d laws; power2 is drawn at the median d_model
-            y = _predict(name, law, m_grid, np.full_like(m_grid, d_ref)) * d_ref
-            best = " (best)" if fit.get("best") == name else ""
-            ax.plot(x_grid, y, ls, color=color, lw=1.4, label=f"{law['formula']}{best}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("m' log m'")
-    ax.set_ylabel("D_K* · d_model")
-    ax.set_title("Capacity law: D_K*·d_model against m' log m'")
-    ax_t.axis("off")
-    handles, labels = ax.get_legend_handles_labels()
-    ax_t.legend(handles, labels, frameon=False, loc="lower center", fontsize=6.5)
-    laws = fit.get("laws", [])
-    if laws:
-        cells = [[l.get("formula", l["name"]), _fmt(l.get("aic")), _fmt(l.get("bic")), _fmt(l.get("heldout")), "yes" if l.get("converged") else "no"] for l in laws]
-        table = ax_t.table(cellText=cells, colLabels=["law", "AIC", "BIC", "held-out", "conv."], loc="upper center", cellLoc="center",
-                           colWidths=[0.46, 0.13, 0.13, 0.15, 0.11])
-        table.auto_set_font_size(False)
-        table.set_fontsize(7)
-        table.scale(1.0, 1.3)
-        ax_t.set_title(f"Fit quality (lower is better); best: {fit.get('best')}", fontsize=8.5)
-    else:
-        ax_t.text(0.5, 0.5, "no law fitted", ha="center", va="center")
+    exact = (extra or {}).get("exact") or {}
+    for col, g in enumerate(groups):
+        ax, ax_t = axes[0, col], axes[1, col]
+        series = g.get("series", [])
+        d_models = sorted({s["key"]["d_model"] for s in series})
+        degrees = sorted({s["key"].get("degree") or 0 for s in series})
+        colors = dict(zip(d_models, style.colors(len(d_models))))
+        marks = dict(zip(degrees, "osD^v<>p"))
+        for s in series:
+            k = s["key"]
+            x, d, color, mk = float(mlogm(k["m_edges"])), float(k["d_model"]), colors[k["d_model"]], marks[k.get("degree") or 0]
+            if s["censored"] is None:
+                err = np.array([[s["threshold"] - s["lo"]], [s["hi"] - s["threshold"]]]) * d
+                ax.errorbar([x], [s["threshold"] * d], yerr=np.maximum(err, 0), fmt=mk, color=color, ms=4.5, capsize=2.5, lw=1.0)
+            elif s.get("bound") is not None:
+                style.censored_marker(ax, x, s["bound"] * d, s["censored"], color)
+        for dm in d_models:
+            ax.plot([], [], "s", color=colors[dm], label=f"d_model={dm}")
+        for deg in degrees:
+            ax.plot([], [], marks[deg], color="0.4", mfc="none", label=f"degree {deg}" if deg else "edges graph")
+        comp = _compression(series[0]["key"]) if series else 1.0
+        ours = lambda pts: [i for i in range(len(pts.get("dk", []))) if abs(pts["m"][i] / pts["d_model"][i] - comp) < 1e-6]  # noqa: E731
+        for pts, label, color in ((exact, "exact construction (D_K = d_model)", "#8e44ad"),
+                                  (cons, "compressed construction (smallest D_K)", "#d35400")):
+            idx = ours(pts) if pts.get("m") else []
+            if idx:
+                me = np.array([pts["m_edges"][i] for i in idx], float)
+                ax.plot(mlogm(me), [pts["dk"][i] * pts["d_model"][i] for i in idx], "*", color=color, ms=9, label=label)
+        m_all = [s["key"]["m_edges"] for s in series]
+        if m_all:
+            m_grid = np.geomspace(max(min(m_all) / 1.3, 2.0), max(m_all) * 1.3, 100)
+            for name, (ls, color) in LAW_STYLES.items():
+                law = _law_entry(g, name)
+                if law is None:
+                    continue
+                best = " (best)" if g.get("best") == name else ""
+                if name == "info_over_d":  # depends on m too: one curve per degree, m = m'/degree
+                    for deg in degrees:
+                        m_items = m_grid / max(deg, 1)
+                        y = _predict(name, law, {"m_edges": m_grid, "d_model": np.ones_like(m_grid), "m": m_items})
+                        ax.plot(mlogm(m_grid), y, ls, color=color, lw=1.1, label=f"{law['formula']}{best}" if deg == degrees[0] else None)
+                    continue
+                y = _predict(name, law, {"m_edges": m_grid, "d_model": np.ones_like(m_grid), "m": m_grid})
+                ax.plot(mlogm(m_grid), y, ls, color=color, lw=1.3, label=f"{law['formula']}{best}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())  # decade labels only: minor ones collide
+        ax.set_xlabel("m' log m'")
+        ax.set_ylabel("D_K* · d_model")
+        ax.set_title(_group_title(g), fontsize=8.5)
+        ax.legend(frameon=False, fontsize=6, loc="upper left")
+        _law_table(ax_t, g)
+    fig.suptitle("Capacity law per setting: D_K*·d_model against m' log m' (lines: fitted laws)", fontsize=10)
     return style.save(fig, out_dir, "law")
+
+
+def _group_title(g: dict) -> str:
+    group = g.get("group") or {}
+    if "compression" in group:
+        c = float(group["compression"])
+        where = "uncompressed, m = d_model" if c == 1 else f"compressed, m = {c:g}·d_model"
+        rest = ", ".join(f"{k}={v}" for k, v in group.items() if k != "compression")
+        return f"{rest}: {where}" if rest else where
+    return ", ".join(f"{k}={v}" for k, v in group.items()) or "all series"
+
+
+def _law_table(ax, g: dict) -> None:
+    ax.axis("off")
+    laws = [l for l in g.get("laws", []) if l.get("converged")]
+    if not laws:
+        ax.text(0.5, 0.6, "no law fitted: too few measured thresholds", ha="center", va="center", fontsize=8)
+        return
+    score = lambda l: l["qaic"] if l.get("qaic") is not None else l["aic"]  # noqa: E731
+    top = min(score(l) for l in laws)
+    cells = []
+    for l in sorted(laws, key=score):
+        c = l["params"].get("c")
+        cells.append([l.get("formula", l["name"]), f"{_fmt(c['value'])} [{_fmt(c['lo'])}, {_fmt(c['hi'])}]" if c else "-",
+                      _fmt(score(l) - top), _fmt(l.get("chi2_dof"))])
+    table = ax.table(cellText=cells, colLabels=["law", "c [95%]", "ΔQAIC", "χ²/dof"], loc="upper center", cellLoc="center",
+                     colWidths=[0.42, 0.3, 0.13, 0.13])
+    table.auto_set_font_size(False)
+    table.set_fontsize(6.5)
+    table.scale(1.0, 1.25)
 
 
 def _fmt(v) -> str:
@@ -185,6 +226,8 @@ def _fmt(v) -> str:
 
 
 def collapse_figure(rows: list[dict], out_dir: Path, eps: float = 0.05) -> list[Path]:
+    if not any(np.isfinite(final(r)) for r in rows):
+        return []  # rows without recovery (e.g. planted ones): nothing to collapse
     fig, axes = style.figure(width=5.6, height=3.8)
     ax = axes[0, 0]
     fields = _varying(rows, GROUP_FIELDS) or ["model"]
