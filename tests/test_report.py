@@ -60,6 +60,9 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
     assert "exponent 1.5 [1.3, 1.7]" in md and "| **c·n^α (`power`)** (best) |" in md
     assert "](../run/figures/capacity.png)" in md and "Made by `lab run" in md
     assert "Generated" not in md  # no date: the same runs give the same report
+    html_before = out.with_suffix(".html").read_bytes()
+    again = report.write_report([run_dir], tmp_path / "out" / "report.md")
+    assert again.read_text() == md and again.with_suffix(".html").read_bytes() == html_before
     html = out.with_suffix(".html").read_text()
     assert "data:image/png;base64," in html and "&gt; 1024 (censored)" in html
     assert "<code>power</code>" in html and "<strong>" in html and "`" not in html.split("<body>")[1]
