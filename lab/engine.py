@@ -62,8 +62,8 @@ def group_size(members_per_device: int, bytes_per_member: int, platform: str | N
 def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, criterion: Criterion, n_devices: int, group: int | None = None):
     """Compiled-on-first-call program training a population of one bucket's members.
 
-    ``group``: members vmapped together per device (default ``group_size``); a member's result
-    does not depend on it.
+    ``group``: members vmapped together per device (default ``group_size``); like the chunk size,
+    it can change a member's last float bits (see lab.sweep).
     """
     exp = experiment.get(kind)
     train = exp.make_train(dict(shape), train_cfg, criterion)

@@ -199,8 +199,8 @@ def chunk_size(n_members: int, bytes_per_member: int, devices: int, budget_bytes
     """Members per call: fits the per-device budget, a multiple of ``devices``, balanced chunks.
 
     Each device gets at least MIN_LANES members (fillers if need be): XLA drops a vmapped axis of
-    size 1, which changes float rounding, while any size >= 2 gives bit-identical members. So a
-    member's result does not depend on the chunk size or the device count.
+    size 1, which changes float rounding. Other widths can still change a member's last float bits
+    (lab.sweep says precisely what a result depends on), so a run dir resumes only under its plan.
     """
     if fixed:
         cap = fixed
