@@ -128,7 +128,9 @@ def summary_text(kind: str, rows: list[dict], fit_dict: dict, figures: list[Path
         lines.append(f"  {label}: {_threshold_text(s, integer)}")
     best = fit_dict.get("best")
     if best:
-        lines.append(f"best law (AIC): {best}")
+        law = next((law for law in fit_dict.get("laws", []) if law.get("name") == best), {})
+        score = "QAIC" if law.get("qaic") is not None else "AIC"
+        lines.append(f"best law ({score}): {law.get('formula') or best}")
     lines += [f"  {v}" for v in fit_dict.get("verdicts", [])]
     if figures:
         lines.append("figures: " + ", ".join(str(p) for p in figures if p.suffix == ".png"))
