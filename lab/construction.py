@@ -71,7 +71,7 @@ import numpy as np
 from scipy import special, stats
 
 from lab.boolean_task import BooleanTask, sample_pairs
-from lab.criterion import Criterion, feature_error_rates, success
+from lab.criterion import Criterion, class_probs, feature_scores, scored_exactly, success
 from lab.mlp import param_count
 
 SCHEMES = ("auto", "dedicated", "code", "hybrid")
@@ -276,14 +276,39 @@ def exact_fpr(task: BooleanTask, pairs_Kx2: jax.Array, code_MxN: jax.Array, read
     return np.where(k_K == 0, 1.0, fpr_K)
 
 
-def certified_rate(task: BooleanTask, m_out: int, criterion: Criterion = Criterion(), delta: float = DELTA) -> float:
-    """Largest near-miss rate ε_0 with m' · P(Bin(S, ε_0) > ε S) <= δ/2 (S = valid held-out samples)."""
+def class_target(task: BooleanTask, criterion: Criterion = Criterion()) -> float:
+    """Largest negative-class false-positive rate of an output that keeps it computed.
+
+    The criterion (lab.criterion) asks precision >= 1 - ε as well as per-class rates <= ε: with
+    rate r on the negatives that ``exact_fpr`` counts (near misses for AND, all-off for perm),
+    precision is P(pos) / (P(pos) + r·P(neg)), so r <= ε/(1 - ε) · P(pos)/P(neg); for AND a margin of
+    0.8 leaves room for the rarer both-off false positives, which ``exact_fpr`` does not count.
+    """
+    distinct = task.op != "perm"
+    p_A = class_probs(task, distinct=distinct)
+    neg = p_A[1] + p_A[2] if distinct else p_A[0]
+    margin = 0.8 if distinct else 1.0
+    return min(criterion.epsilon, margin * criterion.epsilon / (1 - criterion.epsilon) * p_A[3] / neg)
+
+
+def fail_probability(rate, task: BooleanTask, criterion: Criterion = Criterion()):
+    """P(the criterion fails an output whose exact negative rate is ``rate``): a step at
+    ``class_target`` when inputs are enumerated, a binomial tail when they are sampled."""
+    target = class_target(task, criterion)
+    if scored_exactly(task, criterion):
+        return (np.asarray(rate) > target).astype(float)
     s_eff = valid_samples(task, criterion)
-    allowed = int(math.floor(criterion.epsilon * s_eff + 1e-9))
-    lo, hi = 0.0, criterion.epsilon
+    return stats.binom.sf(int(math.floor(target * s_eff + 1e-9)), s_eff, rate)
+
+
+def certified_rate(task: BooleanTask, m_out: int, criterion: Criterion = Criterion(), delta: float = DELTA) -> float:
+    """Largest negative rate ε_0 with m' · P(the criterion fails an output of rate ε_0) <= δ/2."""
+    if scored_exactly(task, criterion):
+        return class_target(task, criterion)
+    lo, hi = 0.0, class_target(task, criterion)
     for _ in range(50):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if m_out * stats.binom.sf(allowed, s_eff, mid) <= delta / 2 else (lo, mid)
+        lo, hi = (mid, hi) if m_out * fail_probability(mid, task, criterion) <= delta / 2 else (lo, mid)
     return lo
 
 
@@ -325,8 +350,6 @@ def predicted_failure(task: BooleanTask, m_out: int, n: int, w: int, criterion: 
     used = expected_used(task, m_out) if used is None else used
     q = w / n
     nu_V, p_V = _background_counts(task, used)
-    s_eff = valid_samples(task, criterion)
-    allowed = int(math.floor(criterion.epsilon * s_eff + 1e-9))
     if task.op == "and":
         k_K = np.arange(w + 1)
         p_K = stats.hypergeom.pmf(k_K, n, w, w)
@@ -334,7 +357,7 @@ def predicted_failure(task: BooleanTask, m_out: int, n: int, w: int, criterion: 
         k_K, p_K = np.array([w]), np.array([1.0])
     fpr_K = (p_V[None, :] * stats.binom.sf(k_K[:, None] - 1, nu_V[None, :] * k_K[:, None], q)).sum(axis=1)
     fpr_K = np.where(k_K == 0, 1.0, np.clip(fpr_K, 0.0, 1.0))
-    p_feature = float(np.sum(p_K * stats.binom.sf(allowed, s_eff, fpr_K)))
+    p_feature = float(np.sum(p_K * fail_probability(fpr_K, task, criterion)))
     allowed_out = int(math.floor((1.0 - criterion.fraction) * m_out + 1e-9))
     return Design(n=n, w=w, p_feature=p_feature, p_instance=float(stats.binom.sf(allowed_out, m_out, p_feature)))
 
@@ -423,8 +446,8 @@ def evaluate(params: dict, task: BooleanTask, pairs_Kx2: jax.Array, key: jax.Arr
         "w_out_NxK": jnp.pad(params["w_out_NxK"], ((0, extra), (0, 0))),
         "b_out_K": params["b_out_K"],
     }
-    fnr_K, fpr_K = feature_error_rates(padded, jnp.int32(n), pairs_Kx2, task, None, key, criterion.samples)
-    return {name: float(v) for name, v in success(fnr_K, fpr_K, jnp.int32(pairs_Kx2.shape[0]), criterion).items()}
+    scores = feature_scores(padded, jnp.int32(n), pairs_Kx2, task, None, key, criterion)
+    return {name: float(v) for name, v in success(scores, jnp.int32(pairs_Kx2.shape[0]), criterion).items()}
 
 
 def passes(task: BooleanTask, m_out: int, n: int, seeds=(0, 1, 2), criterion: Criterion = Criterion(),

@@ -101,7 +101,9 @@ def simulate(
                     status="diverged" if div else "ok",
                     success=ok and not div,
                     loss=[float("nan")] if div else [1.0, 0.5],
-                    frac_ok=[0.0, 1.0 if ok else 0.5],
+                    # a failing member computes about half the planted capacity (count views)
+                    frac_ok=[0.0, 1.0 if ok else min(0.5, 0.5 * t / r)],
+                    n_ok=[0.0, float(r) if ok else min(0.5 * r, 0.5 * t)],
                     version="planted",
                 )
                 rows.append(row)

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from lab import experiment
-from lab.boolean_task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
-from lab.criterion import Criterion, feature_error_rates, success
+from lab.boolean_task import BooleanTask, apply_op, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
+from lab.criterion import Criterion, class_probs, feature_scores, scored_exactly, success
 from lab.losses import weighted_bce
-from lab.mlp import MaskedMLP, forward, width_mask
+from lab.mlp import MaskedMLP, forward, matmul, shared_matmul, width_mask
 from lab.training import TrainConfig, train_loop
 
 LOSSES = ("bce", "mse")
@@ -39,6 +39,10 @@ class SuperpositionMember:
     lr: float = 1e-2
     objective: str = "bce"  # bce (logits) | mse (outputs in [0, 1])
     balance: bool = True  # weight positives as much as near misses in the loss (class_weights)
+    # share of each training batch in which a random feature's own inputs are forced to a class
+    # (both on / only a / only b), so every feature sees positives and near misses often; the
+    # criterion still scores under the task's input distribution
+    oversample: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -58,22 +62,14 @@ class SuperpositionMember:
             raise ValueError(f"objective must be one of {LOSSES}, got {self.objective!r}")
         if self.d_out is not None and self.d_out < 1:
             raise ValueError(f"d_out (output superposition dimension) must be positive, got {self.d_out}")
+        if not 0 <= self.oversample < 1:
+            raise ValueError(f"oversample (share of each batch with a forced feature) must be in [0, 1), got {self.oversample}")
+        if self.oversample > 0 and self.s is None:
+            raise ValueError("oversample needs exactly-s inputs (s), not Bernoulli inputs (p)")
 
     @property
     def task(self) -> BooleanTask:
         return BooleanTask(m=self.m, op=self.op, s=self.s, p=self.p, d=self.d)
-
-
-def assignment_probs(task: BooleanTask) -> np.ndarray:
-    """P(local assignment) of a feature's own inputs, in lab.boolean_task.local_assignments order."""
-    m, q = task.m, task.density
-    if task.op == "perm":
-        return np.array([1 - q, q])
-    if task.s is not None:
-        s, pairs = task.s, m * (m - 1)
-        one = s * (m - s) / pairs
-        return np.array([(m - s) * (m - s - 1) / pairs, one, one, s * (s - 1) / pairs])
-    return np.array([(1 - q) ** 2, q * (1 - q), q * (1 - q), q * q])
 
 
 def class_weights(task: BooleanTask) -> tuple[float, float]:
@@ -83,7 +79,9 @@ def class_weights(task: BooleanTask) -> tuple[float, float]:
     misses equally, so the loss weights a positive by P(near miss) / P(positive).
     """
     _, pos, near = local_assignments(task.op)
-    probs = assignment_probs(task)
+    probs = class_probs(task)
+    if task.op == "perm":  # local_assignments lists (off, on) for perm
+        probs = probs[[0, 3]]
     q = float(probs[pos].sum())
     return q, max(float(probs[near].sum()) / q, 1.0)
 
@@ -110,6 +108,39 @@ def data_key(task: BooleanTask) -> jax.Array:
     whatever else is in their population, and a member's run equals its solo run.
     """
     return jax.random.key(experiment.stable_hash(f"superposition-data:{task!r}"))
+
+
+def forced_inputs(key: jax.Array, task: BooleanTask, pairs_Kx2: jax.Array, m_out: jax.Array, batch: int):
+    """Training inputs in which a random feature's own inputs are forced to a class.
+
+    Each sample picks a class (both on, only a, only b, with equal odds) and a feature j < m_out;
+    its background holds s - c other active inputs when c are forced on (up to collisions with
+    the forced ones). Returns (background (F, m), add_a (F,), add_b (F,), a (F,), b (F,)): the
+    input is background + add_a·e_a + add_b·e_b. The background, classes and uniforms come from
+    ``key`` alone, so under a shared data stream the population shares them; only the chosen
+    feature's inputs are per member.
+    """
+    k_cls, k_feat, k1, k2 = jax.random.split(key, 4)
+    cls_F = jax.random.randint(k_cls, (batch,), 0, 3)  # 0: both on, 1: only a, 2: only b
+    u_F = jax.random.uniform(k_feat, (batch,))
+    x1_FxM = background_inputs(k1, task, batch, 1)
+    x2_FxM = background_inputs(k2, task, batch, 2)
+    x_FxM = jnp.where((cls_F == 0)[:, None], x2_FxM, x1_FxM)
+    j_F = jnp.minimum((u_F * m_out.astype(jnp.float32)).astype(jnp.int32), m_out - 1)
+    a_F, b_F = pairs_Kx2[j_F, 0], pairs_Kx2[j_F, 1]
+    distinct_F = (a_F != b_F).astype(jnp.float32)
+    rows = jnp.arange(batch)
+    add_a_F = (cls_F <= 1).astype(jnp.float32) * (1.0 - x_FxM[rows, a_F])
+    add_b_F = ((cls_F != 1).astype(jnp.float32) * distinct_F) * (1.0 - x_FxM[rows, b_F])
+    return x_FxM, add_a_F, add_b_F, a_F, b_F
+
+
+def background_inputs(key: jax.Array, task: BooleanTask, batch: int, n_forced: int) -> jax.Array:
+    """Exactly-(s - n_forced) inputs, shape (batch, m) (all zeros when none are left)."""
+    s_rest = task.s - n_forced
+    if s_rest <= 0:
+        return jnp.zeros((batch, task.m))
+    return sample_inputs(key, BooleanTask(m=task.m, op=task.op, s=s_rest, d=task.d), batch)
 
 
 def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion):
@@ -143,29 +174,53 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
             return {**params, "w_out_NxK": params["w_out_NxK"] @ read_OxK, "b_out_K": params["b_out_K"] @ read_OxK}
         out_mask_K = (jnp.arange(k_max) < hyper["m_out"]).astype(jnp.float32)
         mask_N = width_mask(n_max, hyper["n"])
-        # loss weights: positives weighted pos_weight, normalised so the mean weight is 1
-        w_pos, w_neg = pos_weight / (1.0 + (pos_weight - 1.0) * q), 1.0 / (1.0 + (pos_weight - 1.0) * q)
+        # loss weights: positives weighted pos_weight, normalised so the mean weight is 1; with
+        # oversampling the batch itself holds the positives and near misses, unweighted
+        if static.get("oversample", 0.0) > 0:
+            w_pos, w_neg = 1.0, 1.0
+        else:
+            w_pos, w_neg = pos_weight / (1.0 + (pos_weight - 1.0) * q), 1.0 / (1.0 + (pos_weight - 1.0) * q)
         scale = 1.0 / (train_cfg.batch * hyper["m_out"].astype(jnp.float32))
 
-        def loss_fn(params, batch_key):
-            x_BxM = sample_inputs(batch_key, task, train_cfg.batch)
+        n_forced = int(round(train_cfg.batch * static.get("oversample", 0.0)))
+
+        def natural_loss(params, batch_key, w_in_MxN):
+            x_BxM = sample_inputs(batch_key, task, train_cfg.batch - n_forced)
             # two column gathers of the shared x: with the loss value off the gradient path
             # (lab.training.logged_steps) XLA fuses them into the gradient pass, cheaper than a
             # per-member x @ S product (large population: 1.38k -> 1.85k model-steps/s)
             y_BxK = targets(x_BxM, pairs_Kx2, task.op)
-            # embedded inputs: (x E) W = x (E W), so the population still shares the product with x
-            w_in_MxN = params["w_in_DxN"] if emb_MxD is None else emb_MxD @ params["w_in_DxN"]
             out_BxK = forward(features(params), x_BxM, mask_N, w_in_MxN)
+            return objective(out_BxK, y_BxK)
+
+        def forced_loss(params, batch_key, w_in_MxN):
+            x_FxM, add_a_F, add_b_F, a_F, b_F = forced_inputs(batch_key, task, pairs_Kx2, hyper["m_out"], n_forced)
+            # the forced inputs are the shared background plus at most two ones: a rank-2 update
+            z_FxN = shared_matmul(x_FxM, w_in_MxN) + add_a_F[:, None] * w_in_MxN[a_F] + add_b_F[:, None] * w_in_MxN[b_F]
+            h_FxN = jax.nn.relu(z_FxN + params["b_in_N"]) * mask_N
+            p = features(params)
+            out_FxK = matmul(h_FxN, p["w_out_NxK"]) + p["b_out_K"]
+            x_forced_FxM = x_FxM + add_a_F[:, None] * jax.nn.one_hot(a_F, task.m) + add_b_F[:, None] * jax.nn.one_hot(b_F, task.m)
+            return objective(out_FxK, targets(x_forced_FxM, pairs_Kx2, task.op))
+
+        def objective(out_BxK, y_BxK):
             w_BxK = (w_neg + (w_pos - w_neg) * y_BxK) * out_mask_K
             if static["objective"] == "bce":
                 return weighted_bce(out_BxK, y_BxK, w_BxK) * scale
             return (w_BxK * (out_BxK - y_BxK) ** 2).sum() * scale
 
+        def loss_fn(params, batch_key):
+            # embedded inputs: (x E) W = x (E W), so the population still shares the product with x
+            w_in_MxN = params["w_in_DxN"] if emb_MxD is None else emb_MxD @ params["w_in_DxN"]
+            loss = natural_loss(params, batch_key, w_in_MxN) if n_forced < train_cfg.batch else 0.0
+            if n_forced:
+                loss = loss + forced_loss(params, jax.random.fold_in(batch_key, 1), w_in_MxN)
+            return loss
+
         def evaluate(params):
-            fnr_K, fpr_K = feature_error_rates(
-                features(params), hyper["n"], pairs_Kx2, task, emb_MxD, keys["eval"], criterion.samples, decision
-            )
-            return {**success(fnr_K, fpr_K, hyper["m_out"], criterion), "fnr": fnr_K, "fpr": fpr_K}
+            scores = feature_scores(features(params), hyper["n"], pairs_Kx2, task, emb_MxD, keys["eval"], criterion, decision)
+            per_feature = {"fnr": scores["fnr"], "fpr": scores["fpr_max"], "precision": scores["precision"]}
+            return {**success(scores, hyper["m_out"], criterion), **per_feature}
 
         x0 = jnp.zeros((1, task.input_dim))
         params = model.init(keys["init"], x0, hyper["n"])["params"]
@@ -189,15 +244,20 @@ def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, criterion
     o = shape.get("d_out") or 0  # outputs in superposition: weights n x d_out, readout d_out x m'
     params = d_in * n + n * k + n + k + o * (n + k + 1)
     acts = train_cfg.batch * (shape["m"] + 3 * n + 3 * k + 3 * o)
-    evals = criterion.samples * 4 * n * min(k, 64) * 2 + criterion.samples * n
+    task = BooleanTask(m=shape["m"], op=shape["op"], s=shape["s"], p=shape["p"], d=shape["d"])
+    if scored_exactly(task, criterion):
+        evals = 2048 * (n + 12 * k)  # one chunk of enumerated inputs: hidden, outputs, class one-hots
+    else:
+        evals = criterion.samples * 4 * n * min(k, 64) * 2 + criterion.samples * n
     return 4 * (5 * params + acts + evals + 2 * train_cfg.evals * k)
 
 
 def row_metrics(member: SuperpositionMember, metrics: dict) -> dict:
-    """Per-member metrics for the results store; per-feature rates trimmed to m_out (last eval)."""
-    out = {k: np.asarray(v).tolist() for k, v in metrics.items() if k not in ("fnr", "fpr")}
-    for name in ("fnr", "fpr"):
-        out[f"{name}_final"] = [round(float(v), 4) for v in np.asarray(metrics[name])[-1, : member.m_out]]
+    """Per-member metrics for the results store; per-feature scores trimmed to m_out (last eval)."""
+    per_feature = ("fnr", "fpr", "precision")
+    out = {k: np.asarray(v).tolist() for k, v in metrics.items() if k not in per_feature}
+    for name in per_feature:
+        out[f"{name}_final"] = [round(float(v), 5) for v in np.asarray(metrics[name])[-1, : member.m_out]]
     return out
 
 
@@ -215,9 +275,11 @@ EXPERIMENT = experiment.register(
         analysis=experiment.Analysis(
             resource="m_out",
             direction="decreasing",
-            series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance"),
+            series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance", "oversample"),
             laws=("n2_over_log", "power", "n2", "n_log_n", "linear"),
             covariates=("n",),
+            fit_by=("m", "op", "s", "p", "objective", "balance", "oversample", "lr"),
+            views=("computed", "frac90", "all"),
         ),
         description="one-hidden-layer ReLU MLPs computing sparse Boolean features (arXiv 2409.15318)",
     )

@@ -312,17 +312,23 @@ def fit_thresholds(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    outcome=None,
+    fields: Sequence[str] | None = None,
 ) -> list[Threshold]:
-    """Thresholds of every series in ``rows`` (see the module docstring)."""
+    """Thresholds of every series in ``rows`` (see the module docstring).
+
+    ``outcome(row) -> bool`` is a member's success (default: ``member_success``); ``fields`` the
+    series fields (default: ``series_fields``)."""
+    outcome = outcome or member_success
     if analysis.direction not in SIGN:
         raise ValueError(f"analysis.direction must be one of {sorted(SIGN)}, got {analysis.direction!r}")
-    fields = series_fields(rows, analysis, member_fields)
+    fields = series_fields(rows, analysis, member_fields) if fields is None else tuple(fields)
     rng = np.random.default_rng(seed)
     out = []
     for key, members in group_series(rows, fields):
         out.append(
             fit_logistic(
-                [m[analysis.resource] for m in members], [member_success(m) for m in members],
+                [m[analysis.resource] for m in members], [outcome(m) for m in members],
                 [m.get("seed", 0) for m in members], analysis.direction,
                 n_boot=n_boot, level=level, rng=rng, key=key,
             )

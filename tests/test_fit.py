@@ -1,6 +1,7 @@
 """Fit reports: schema of fit.json, table and verdicts, too few thresholds, figures on planted runs."""
 
 import json
+import math
 
 import pytest
 
@@ -48,9 +49,13 @@ def test_table_and_superposition_verdicts(super_report):
         assert law in text
     verdicts = " ".join(super_report.verdicts)
     assert "exponent α =" in verdicts and "n²/log n" in verdicts
-    assert "best law by AIC" in verdicts
+    assert "best law by QAIC" in verdicts and "by QAIC (ĉ = " in verdicts
+    # planted rows have raw outputs (d_out = None): the verdict must say the bound is not tested
+    assert "not a test of the bound" in verdicts
+    assert "bootstrap over seeds through the whole pipeline (3 seeds: 10 distinct resamples)" in verdicts
     a, lo, hi = next(f for f in super_report.laws if f.name == "power").params["alpha"]
-    assert hi < 2.0 and "upper bound consistent" in verdicts  # planted n²/log n: exponent below 2
+    assert hi < 2.0  # planted n²/log n: exponent below 2
+    assert {g.view for g in super_report.groups} == {"computed", "frac90", "all"}
 
 
 def test_attention_verdicts():
@@ -72,7 +77,7 @@ def test_too_few_thresholds_is_a_verdict_not_a_crash():
     rows = planted.simulate("superposition", "n2", {"c": 100.0}, {"n": [8, 16]}, [4, 8, 16], seeds=2, rng=0)
     report = fit.fit_rows("superposition", rows, n_boot=10)
     assert report.best is None and all(not f.converged for f in report.laws)
-    assert any("not enough thresholds" in v for v in report.verdicts)
+    assert any("not enough capacities" in v for v in report.verdicts)
     assert "not fitted" in report.table()
     json.dumps(report.to_dict())
 
@@ -103,3 +108,72 @@ def test_figures_without_measured_thresholds(tmp_path):
     report = fit.fit_rows("superposition", rows, n_boot=0, law_interval="wald")
     names = {p.name for p in make_figures("superposition", rows, report.to_dict(), tmp_path)}
     assert {"capacity.png", "success.png"} <= names and "residuals.png" not in names  # no law fitted
+
+
+def test_superposed_outputs_tied_to_width_are_the_bounds_regime():
+    truth = {"c": 0.6}
+    rows = planted.simulate("superposition", "n2_over_log", truth, {"n": [8, 16, 32]}, around("n2_over_log", truth),
+                            seeds=2, rng=1)
+    for r in rows:
+        r["d"] = r["d_out"] = r["n"]
+    report = fit.fit_rows("superposition", rows, n_boot=0, pipeline_boot=0, law_interval="wald")
+    text = " ".join(report.verdicts)
+    assert "the regime of the O(n²/log n) bound" in text and "not a test of the bound" not in text
+
+
+def test_qaic_divides_law_differences_by_overdispersion():
+    """Thresholds scattered 3x beyond their intervals: ΔQAIC = ΔAIC_data/ĉ, so the comparison
+    is ĉ times less confident than plain AIC would claim."""
+    import numpy as np
+
+    from lab import laws
+
+    rng = np.random.default_rng(0)
+    n = np.array([8.0, 11, 16, 23, 32, 45, 64, 90])
+    log_t = np.log(0.5 * n**2 / np.log(n)) + 0.3 * rng.standard_normal(len(n))
+    pts = laws.Points({"n": n}, log_t, np.full(len(n), 0.1), np.zeros(len(n)))
+    fits = {f.name: f for f in laws.compare(["n2_over_log", "n2", "power"], pts, interval="wald")}
+    c_hat = fits["power"].chi2_dof
+    assert c_hat > 3 and fits["n2"].c_hat == pytest.approx(c_hat)
+    d_aic = fits["n2"].aic - fits["n2_over_log"].aic
+    d_qaic = fits["n2"].qaic - fits["n2_over_log"].qaic
+    assert d_qaic == pytest.approx(d_aic / c_hat, rel=1e-6)
+
+
+def test_laws_are_fitted_per_group():
+    """fit_by: two settings planted with different constants get their own fits."""
+    import dataclasses
+
+    from lab import experiment
+
+    rows = []
+    for op, c in (("and", 0.3), ("or", 1.2)):
+        truth = {"c": c}
+        rows += planted.simulate("superposition", "n2", truth, {"n": [8, 16, 32, 64]}, around("n2", truth),
+                                 seeds=2, rng=3, fixed={"op": op})
+    analysis = dataclasses.replace(experiment.get("superposition").analysis, laws=("n2",), views=("success",))
+    report = fit.fit_rows("superposition", rows, analysis=analysis, n_boot=0, pipeline_boot=0, law_interval="wald")
+    got = {g.group["op"]: g.laws[0].params["c"] for g in report.groups}
+    assert set(got) == {"and", "or"}
+    for op, c in (("and", 0.3), ("or", 1.2)):
+        v, lo, hi = got[op]
+        assert lo <= c <= hi and abs(math.log(v / c)) < 0.3
+
+
+def test_seed_pipeline_interval_contains_the_point_and_is_at_least_as_wide():
+    truth = {"c": 0.6}
+    rows = planted.simulate("superposition", "n2_over_log", truth, {"n": [8, 16, 32, 64]}, around("n2_over_log", truth),
+                            seeds=4, rng=5)
+    import dataclasses
+
+    from lab import experiment
+
+    analysis = dataclasses.replace(experiment.get("superposition").analysis, views=("success",))
+    plain = fit.fit_rows("superposition", rows, analysis=analysis, n_boot=30, pipeline_boot=0)
+    piped = fit.fit_rows("superposition", rows, analysis=analysis, n_boot=30, pipeline_boot=40)
+    for a, b in zip(plain.laws, piped.laws):
+        if not a.converged:
+            continue
+        for p, (v, lo, hi) in b.params.items():
+            assert lo <= v <= hi and lo <= a.params[p][1] + 1e-12 and hi >= a.params[p][2] - 1e-12
+        assert b.seed_resamples == 35

@@ -125,3 +125,37 @@ def test_reported_loss_is_mean_over_logged_steps_and_leaves_training_alone():
     # the loss is a metric: the trained parameters do not depend on which steps report it
     for k in params_each:
         np.testing.assert_allclose(params_k[k], params_each[k], rtol=1e-5, atol=1e-7)
+
+
+def test_oversampling_changes_training_data_not_the_evaluation():
+    """With lr = 0 the parameters stay at initialisation: the evaluation (exact, over the task's
+    input distribution) is identical with and without oversampling, while the training loss differs."""
+    members = [SuperpositionMember(m=12, s=3, n=8, m_out=6, lr=1e-3, seed=0)]
+    shape = static(8, 6, m=12, s=3)
+
+    def frozen(oversample):
+        train = superposition.make_train({**shape, "oversample": oversample}, TrainConfig(steps=8, batch=16, evals=1), CRIT)
+        keys = jnp.stack([experiment.member_key(superposition.EXPERIMENT, m) for m in members])
+        hyper = {"lr": jnp.zeros(1), "n": jnp.full(1, 8, jnp.int32), "m_out": jnp.full(1, 6, jnp.int32)}
+        return jax.jit(jax.vmap(train))(keys, hyper)[1]
+
+    plain, forced = frozen(0.0), frozen(0.5)
+    for name in ("fnr", "fpr", "precision", "frac_ok"):
+        np.testing.assert_array_equal(plain[name], forced[name])
+    assert not np.allclose(plain["loss"], forced["loss"])
+
+
+def test_forced_inputs_put_a_features_inputs_in_each_class():
+    from lab.boolean_task import BooleanTask, sample_pairs
+
+    task = BooleanTask(m=20, op="and", s=3)
+    pairs = sample_pairs(jax.random.key(3), task, 10)
+    x, add_a, add_b, a, b = superposition.forced_inputs(jax.random.key(4), task, pairs, jnp.int32(7), 3000)
+    x_full = np.asarray(x + add_a[:, None] * jax.nn.one_hot(a, 20) + add_b[:, None] * jax.nn.one_hot(b, 20))
+    xa, xb = x_full[np.arange(3000), np.asarray(a)], x_full[np.arange(3000), np.asarray(b)]
+    assert set(np.unique(x_full)) <= {0.0, 1.0} and np.all(x_full.sum(1) <= 3)
+    # both on, only a, only b: about a third each (a background may already hold the other input)
+    for frac in ((xa * xb).mean(), (xa * (1 - xb)).mean(), ((1 - xa) * xb).mean()):
+        assert 0.25 < frac < 0.42
+    chosen = {tuple(p) for p in np.asarray(pairs)[:7]}
+    assert {(int(i), int(j)) for i, j in zip(np.asarray(a), np.asarray(b))} <= chosen  # only features < m_out
