@@ -7,6 +7,12 @@ edge i -> j iff S_ij > 0. Both constructions use bias b = -1/2 and aim at S_ij �
 1. Uncompressed (m = d, E orthogonal), any graph (in particular a permutation):
    W_Q = Eᵀ A E, W_K = I_d (one head, D_K = d). Then S = E Eᵀ A E Eᵀ - 1/2 = A - 1/2 exactly:
    recovery is 100% in every context.
+   With out-degree <= 1 (a permutation, a degree-1 graph) D_K = 2 is already exact (``circle_construction``):
+   item j gets the key k_j = (cos θ_j, sin θ_j), θ_j = 2πj/m, item i the query q_i = k_{π(i)} of its
+   out-neighbour (0 if none), bias -cos(π/m): S_ij = cos(θ_π(i) - θ_j) - cos(π/m) is positive iff
+   j = π(i). With m = d any such q, k are linear in x (W_Q = Eᵀq, W_K = Eᵀk), so at m = d_model a
+   rank-2 bilinear form recognises every function graph: the uncompressed setting constrains D_K
+   only through the precision it needs (margins ~ (π/m)²), not through the m' log m' count.
 
 2. Compressed (m > d, random unit rows), total key dimension D = D_K, edges spread over h heads.
    Keys: a random map G (d x D, Gaussian), k_j = Gᵀ x_j. Query targets: q_a = Σ_{b ∈ N(a)} k_b/|k_b|²,
@@ -54,6 +60,21 @@ def uncompressed_construction(emb_MxD: jax.Array, adj_MxM: jax.Array) -> dict:
         raise ValueError(f"the exact construction needs m = d_model (orthonormal embeddings), got m={m}, d_model={d}")
     w_q_DxD = emb_MxD.T @ adj_MxM @ emb_MxD
     return {"w_q_HxDxK": w_q_DxD[None], "w_k_HxDxK": jnp.eye(d)[None], "bias": jnp.asarray(-0.5)}
+
+
+def circle_construction(emb_MxD: jax.Array, adj_MxM: jax.Array) -> dict:
+    """Exact bilinear weights of key dimension 2 for a graph of out-degree <= 1 at m = d_model (docstring, 1)."""
+    m, d = emb_MxD.shape
+    if m != d:
+        raise ValueError(f"the circle construction needs m = d_model (orthonormal embeddings), got m={m}, d_model={d}")
+    if float(jnp.max(adj_MxM.sum(1))) > 1:
+        raise ValueError("the circle construction needs out-degree <= 1 (a permutation or degree-1 graph)")
+    theta_M = 2 * jnp.pi * jnp.arange(m, dtype=emb_MxD.dtype) / m
+    k_Mx2 = jnp.stack([jnp.cos(theta_M), jnp.sin(theta_M)], axis=1)
+    q_Mx2 = adj_MxM @ k_Mx2  # the key of each item's out-neighbour
+    # E is orthogonal, so x_i W_Q = (E Eᵀ q)_i = q_i and likewise for the keys
+    return {"w_q_HxDxK": (emb_MxD.T @ q_Mx2)[None], "w_k_HxDxK": (emb_MxD.T @ k_Mx2)[None],
+            "bias": -jnp.cos(jnp.pi / m)}
 
 
 def compressed_weights(key: jax.Array, emb_MxD: jax.Array, adj_MxM: jax.Array, dk_max: int, dk: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -45,8 +45,9 @@ def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
 def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
     """The construction each (m, d_model, graph, m') of the run is to be compared with.
 
-    m = d_model: the exact construction (orthonormal embeddings, W_Q = Eᵀ A E, W_K = I: D_K = d_model,
-    recovery 1 in every context; tests/test_attention_construction.py), extra["exact"]. m > d_model:
+    m = d_model: the smallest exact construction (lab.attention_construction; recovery 1 in every
+    context, tested): D_K = 2 for out-degree <= 1 (circle construction), else D_K = d_model
+    (W_Q = Eᵀ A E, W_K = I), extra["exact"]. m > d_model:
     the smallest D_K at which the compressed construction succeeds, extra["construction"]; it needs
     several times the trained models' D_K, so sizes are searched on a geometric grid up to 4·d_model.
     """
@@ -56,8 +57,9 @@ def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
 
     keys = ("m", "m_edges", "d_model", "dk")
     exact = {k: [] for k in keys}
-    for m, d_model, m_edges in sorted({(r["m"], r["d_model"], r["m_edges"]) for r in rows if r["m"] == r["d_model"]}):
-        for k, v in zip(keys, (m, m_edges, d_model, d_model)):
+    uncompressed = {(r["m"], r["d_model"], r["m_edges"], r["graph"] == "perm" or r.get("degree") == 1) for r in rows if r["m"] == r["d_model"]}
+    for m, d_model, m_edges, function_graph in sorted(uncompressed):
+        for k, v in zip(keys, (m, m_edges, d_model, 2 if function_graph else d_model)):
             exact[k].append(int(v))
     points = {k: [] for k in keys}
     for context in sorted({r["context"] for r in rows}):

@@ -3,8 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from lab.attention_construction import (
+    circle_construction,
     compressed_construction,
     construction_points,
     construction_recoveries,
@@ -25,6 +27,20 @@ def test_uncompressed_permutation_construction_is_exact():
         np.testing.assert_allclose(scores, adj - 0.5, atol=1e-4)
         m = construction_recovery(params, emb, adj, jax.random.key(10 + seed), context=12, samples=64)
         assert float(m["recovery"]) == 1.0 and float(m["precision"]) == 1.0 and float(m["recall"]) == 1.0
+
+
+def test_circle_construction_is_exact_with_two_key_dimensions():
+    for seed, graph in ((0, "perm"), (1, "degree"), (2, "degree")):
+        emb, adj = random_instance(jax.random.key(seed), 32, 32, graph, 32)
+        params = circle_construction(emb, adj)
+        assert params["w_q_HxDxK"].shape == (1, 32, 2)
+        scores = emb @ bilinear_form(params, 2, 1) @ emb.T + params["bias"]
+        np.testing.assert_array_equal(np.asarray(scores > 0), np.asarray(adj > 0))
+        m = construction_recovery(params, emb, adj, jax.random.key(20 + seed), context=16, samples=64)
+        assert float(m["recovery"]) == 1.0
+    _, adj2 = random_instance(jax.random.key(3), 16, 16, "degree", 32)
+    with pytest.raises(ValueError, match="out-degree <= 1"):
+        circle_construction(emb[:16, :16], adj2)
 
 
 def test_compressed_construction_succeeds_at_stated_size_and_fails_well_below():

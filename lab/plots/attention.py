@@ -8,8 +8,8 @@ law.png: one panel per fitted group (model, heads, compression; lab.fit): D_K*·
     marker = out-degree; the fitted laws c·m' log m'/d_model and c·m'/d_model (lines: D_K·d_model is
     free of d_model) and the information count c·ln C(m², m')/d_model (one curve per degree, m =
     m'/degree); under each panel a table of c and ΔQAIC (overdispersion-corrected) per law. Optional
-    construction points from lab.overlays: extra["exact"] (m = d_model: the exact D_K = d_model
-    construction) and extra["construction"] (m > d_model: the compressed construction's smallest
+    construction points from lab.overlays: extra["exact"] (m = d_model: the smallest exact
+    construction, D_K = 2 for out-degree <= 1, else d_model) and extra["construction"] (m > d_model: the compressed construction's smallest
     D_K), each {"m", "m_edges", "d_model", "dk"}; extra["epsilon"] (default 0.05) draws 1 - ε.
 collapse.png: recovery of every member against D_K·d_model/(m' log m').
 heads.png: at fixed D_K, recovery against the number of heads, compressed (m > d_model) and
@@ -154,7 +154,7 @@ def law_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path
             ax.plot([], [], marks[deg], color="0.4", mfc="none", label=f"degree {deg}" if deg else "edges graph")
         comp = _compression(series[0]["key"]) if series else 1.0
         ours = lambda pts: [i for i in range(len(pts.get("dk", []))) if abs(pts["m"][i] / pts["d_model"][i] - comp) < 1e-6]  # noqa: E731
-        for pts, label, color in ((exact, "exact construction (D_K = d_model)", "#8e44ad"),
+        for pts, label, color in ((exact, "exact construction (D_K = 2 for degree 1, else d_model)", "#8e44ad"),
                                   (cons, "compressed construction (smallest D_K)", "#d35400")):
             idx = ours(pts) if pts.get("m") else []
             if idx:
