@@ -63,13 +63,15 @@ def test_fit_and_report_commands(run_dir, capsys):
     assert (run_dir / "report.html").read_text().count("data:image/png;base64,") >= 2
 
 
-def test_plan_prints_buckets_without_training(tmp_path, capsys):
+def test_plan_prints_buckets_and_an_estimate_without_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LAB_CACHE", str(tmp_path / "cache"))  # the calibration's timings go here
     spec = tmp_path / "tiny.toml"
     spec.write_text(TINY)
     assert cli.main(["plan", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "12 members" in out and "bucket 0" in out
-    assert not (tmp_path / "runs").exists()
+    assert "estimated wall time on this machine" in out and "timed on this machine" in out
+    assert not (tmp_path / "runs").exists() and (tmp_path / "cache" / "calibration.json").exists()
 
 
 def test_bad_spec_is_one_clear_error(tmp_path, capsys):
