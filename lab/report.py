@@ -115,7 +115,8 @@ def laws_table(fit: dict) -> tuple[list[str], list[list[str]]]:
         if law["name"] == fit.get("best"):
             name = f"**{name}** (best)"
         delta = labels.number(law[score] - best, 2) if _finite(law.get(score)) else "-"
-        rows.append([name, params, delta, _g(law.get("heldout")), "yes" if law.get("converged") else "no"])
+        heldout = labels.number(law["heldout"], 2) if _finite(law.get("heldout")) else "-"
+        rows.append([name, params, delta, heldout, "yes" if law.get("converged") else "no"])
     return header, rows
 
 
