@@ -49,7 +49,9 @@ def with_lines(section: str, *lines: str) -> str:
     return base.replace(f"[{section}]\n", f"[{section}]\n" + "\n".join(lines) + "\n", 1)
 
 
-# case -> (what the spec file holds: TOML lines for a section, or raw bytes, or a directory), expected message
+BERNOULLI = BASE.replace("\ns = 2\n", "\ns = \"none\"\np = 0.2\n")  # sampled (not enumerated) evaluation
+
+# case -> (what the spec file holds: TOML lines for a section, a whole spec, raw bytes or a directory), expected message
 LATIN1 = ("# caf\u00e9 au lait\n" + BASE).encode("latin-1")
 MALFORMED = {
     # 4. seeds beyond the 32-bit PRNG seed would alias seed mod 2^32
@@ -66,7 +68,7 @@ MALFORMED = {
     "m_out = 1e7": (("fixed", "m = 5000", "m_out = 10000000"), "m_out=10000000"),
     "batch = 1e9": (("train", "batch = 1000000000"), "batch 1000000000"),
     "m = 1e9": (("fixed", "m = 1000000000"), "m=1000000000"),
-    "samples = 1e9": (("success", "samples = 1000000000"), "1000000000 evaluation samples"),
+    "samples = 1e9": (BERNOULLI.replace("[train]", "[success]\nsamples = 1000000000\n[train]"), "1000000000 evaluation samples"),
     "d_out = 1e9": (("fixed", "d_out = 1000000000"), "d_out=1000000000"),
     "steps = 1e12": (("train", "steps = 1000000000000"), "[train] steps = 1000000000000 is out of range: integers must be within +-2147483647"),
     "int32 width": (("sweep", "n = [4, 3000000000]"), "[sweep] n = 3000000000 is out of range"),
@@ -93,6 +95,8 @@ def write_case(tmp_path: Path, content) -> Path:
         path.mkdir()
     elif isinstance(content, bytes):
         path.write_bytes(content)
+    elif isinstance(content, str):  # a whole spec
+        path.write_text(content)
     else:
         path.write_text(with_lines(content[0], *content[1:]))
     return path
