@@ -157,6 +157,7 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
     pos_weight = pos_weight if static["balance"] else 1.0
     decision = 0.0 if static["objective"] == "bce" else 0.5
     d_out = static.get("d_out")
+    read_offset = 1.0 if static["objective"] == "bce" else 0.0
     if d_out is not None:  # the network's outputs live in R^d_out; feature j is read along v_j
         model = MaskedMLP(n_max=n_max, k_max=d_out)
     shared_key = data_key(task) if train_cfg.data == "task" else None
@@ -168,10 +169,17 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
         read_OxK = readout_vectors(keys["readout"], d_out, k_max) if d_out is not None else None
 
         def features(params):
-            """Parameters with the output superposition folded in: w_out_NxK, b_out_K read per feature."""
+            """Parameters with the output superposition folded in: w_out_NxK, b_out_K read per feature.
+
+            Feature j of the output y in R^d_out is read by a fixed decoder, v_j·y > read_offset
+            (logit v_j·y - 1 for bce): the threshold is not learned, so all capacity lies in the
+            network's weights. Without the offset every feature would fire on y = 0 unless all
+            v_j·y < 0, which no y achieves for m' > 2·d_out random directions (Wendel, 1962).
+            """
             if read_OxK is None:
                 return params
-            return {**params, "w_out_NxK": params["w_out_NxK"] @ read_OxK, "b_out_K": params["b_out_K"] @ read_OxK}
+            b_K = params["b_out_K"] @ read_OxK - read_offset
+            return {**params, "w_out_NxK": params["w_out_NxK"] @ read_OxK, "b_out_K": b_K}
         out_mask_K = (jnp.arange(k_max) < hyper["m_out"]).astype(jnp.float32)
         mask_N = width_mask(n_max, hyper["n"])
         # loss weights: positives weighted pos_weight, normalised so the mean weight is 1; with
