@@ -106,22 +106,23 @@ def run_sweep(
         spec_path = Path(spec)
         spec = load_spec(spec_path)
     interrupt.check()
-    exp = spec.experiment
-    run_dir = store.open_run(out or Path("runs") / spec.name, spec, spec_path)
     pid, nproc = jax.process_index(), jax.process_count()
-    with store.lock_run(run_dir, pid):
-        return _run_locked(spec, exp, run_dir, pid, nproc, progress, merge_timeout, max_members)
-
-
-def _run_locked(spec, exp, run_dir, pid, nproc, progress, merge_timeout, max_members) -> RunResult:
-    engine.enable_compilation_cache()
     members = spec.members()
-    ids = [experiment.member_id(m) for m in members]
-    done = store.done_ids(run_dir, repair=True)  # damaged rows files are moved aside and retrained
     # Buckets come from the whole grid and chunks from this process's whole share, done or not: a
     # resumed run replays exactly the chunks of an uninterrupted one (skipping those that landed).
+    # Planned before the run dir is made: members too large for the device are refused first.
     plan = make_plan(spec, members, devices=len(jax.local_devices()),
                      select=lambda m: owner(experiment.member_id(m), nproc) == pid)
+    run_dir = store.open_run(out or Path("runs") / spec.name, spec, spec_path)
+    with store.lock_run(run_dir, pid):
+        return _run_locked(spec, members, plan, run_dir, pid, nproc, progress, merge_timeout, max_members)
+
+
+def _run_locked(spec, members, plan, run_dir, pid, nproc, progress, merge_timeout, max_members) -> RunResult:
+    exp = spec.experiment
+    engine.enable_compilation_cache()
+    ids = [experiment.member_id(m) for m in members]
+    done = store.done_ids(run_dir, repair=True)  # damaged rows files are moved aside and retrained
     todo = sum(experiment.member_id(m) not in done for b in plan.buckets for m in b.members)
     has_rows = any((run_dir / "rows").glob(f"p{pid}-*.jsonl"))
     store.check_plan(run_dir, pid, execution_plan(spec, plan, nproc), resuming=has_rows and todo > 0)

@@ -61,8 +61,8 @@ MALFORMED = {
     "a binary file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a UTF-8 text file (byte 0x89 at offset 0)"),
     "NUL bytes": (b"kind = \"superposition\"\x00\n", "a binary file (it holds NUL bytes)"),
     "latin-1": (LATIN1, "not a UTF-8 text file (byte 0xe9 at offset 5)"),
-    "factors over a string axis": (("sweep", "op = [\"and\", \"or\"]", "n = {per = \"op\", factors = [1, 2]}"),
-                                   "[sweep] n.per = 'op': op is not a numeric axis (it holds 'and')"),
+    "factors over a string axis": (("sweep", "op = [\"and\", \"or\"]", "m_out = {per = \"op\", factors = [1, 2]}"),
+                                   "[sweep] m_out.per = 'op': op is not a numeric axis (it holds 'and')"),
     # 8. absurd sizes: refused before allocating, with the estimate and the limit (16 GiB here)
     "n = 1e9": (("sweep", "n = [1000000000]"), "n=1000000000"),
     "m_out = 1e7": (("fixed", "m = 5000", "m_out = 10000000"), "m_out=10000000"),
@@ -116,10 +116,16 @@ def test_malformed_input_is_one_clear_line(tmp_path, case):
     assert time.monotonic() - start < 30  # refused before expanding anything large (a hang fails here)
 
 
-def test_absurd_sizes_name_the_estimate_and_the_limit(tmp_path):
+def test_absurd_sizes_name_the_estimate_and_the_limit(tmp_path, capsys, monkeypatch):
+    from lab import engine
+
     path = write_case(tmp_path, ("train", "batch = 1000000000"))
     with pytest.raises(SpecError, match=r"need about [\d.e+]+ GiB .* more than the 16 GiB of one device"):
         make_plan(load_spec(path), memory_bytes=16 * GIB)
+    monkeypatch.setattr(engine, "train_population", lambda *a, **k: pytest.fail("allocated"))
+    assert cli.main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 2  # this machine's memory
+    assert "GiB of one device: make them smaller" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before the run directory is made
 
 
 def test_lab_plan_reports_malformed_input_without_a_traceback(tmp_path, capsys):

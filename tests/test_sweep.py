@@ -166,7 +166,7 @@ def test_member_row_marks_non_finite_loss_diverged():
     exp = experiment.get("superposition")
     member = load_spec(TINY).members()[0]
     metrics = {"loss": np.array([0.5, np.inf]), "success": np.array([True, True]), "frac_ok": np.array([1.0, 1.0]),
-               "fnr": np.zeros((2, 4)), "fpr": np.zeros((2, 4))}
+               "fnr": np.zeros((2, 4)), "fpr": np.zeros((2, 4)), "precision": np.ones((2, 4))}
     assert member_row(exp, member, metrics)["status"] == "diverged"
     assert member_row(exp, member, metrics)["success"] is False
     metrics["loss"] = np.array([0.5, 0.4])
