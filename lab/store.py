@@ -331,12 +331,14 @@ def lock_run(run_dir: str | Path, process_index: int = 0):
     """Hold RUN_DIR/.lock-p<i> while training: a second `lab run` of the same process index is refused.
 
     The lock is an flock, which the kernel releases when its holder dies (kill -9 included), so it
-    never goes stale. Where flock is unsupported (some network file systems) the file's pid is
-    checked instead: a lock whose process no longer runs on this host is taken over.
+    never goes stale. Where flock is unsupported (some network file systems) the pid written in the
+    file is checked instead: a holder on this host that no longer runs is taken over; one on another
+    host cannot be checked, so the message says which file to delete if that run is gone.
     """
     path = Path(run_dir) / f".lock-p{process_index}"
     me = f"{os.getpid()} {socket.gethostname()}"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    by_pid = False
     try:
         try:
             import fcntl
@@ -345,14 +347,20 @@ def lock_run(run_dir: str | Path, process_index: int = 0):
         except (BlockingIOError, PermissionError):
             raise RunDirLocked(_locked_message(run_dir, os.pread(fd, 200, 0).decode(errors="replace"))) from None
         except (ImportError, OSError):  # no flock here: fall back to the pid in the file
+            by_pid = True
             holder = os.pread(fd, 200, 0).decode(errors="replace").split()
-            if len(holder) == 2 and holder[1] == socket.gethostname() and int(holder[0]) != os.getpid() and _alive(int(holder[0])):
-                raise RunDirLocked(_locked_message(run_dir, " ".join(holder))) from None
+            if len(holder) == 2 and holder[0].isdigit() and int(holder[0]) != os.getpid():
+                here = holder[1] == socket.gethostname()
+                if not here or _alive(int(holder[0])):
+                    extra = "" if here else f"; if that run is gone, delete {path}"
+                    raise RunDirLocked(_locked_message(run_dir, " ".join(holder)) + extra) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, me.encode(), 0)
         yield path
     finally:
-        os.close(fd)  # releases the flock
+        if by_pid:
+            os.ftruncate(fd, 0)  # released (an flock is released by closing)
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

@@ -396,8 +396,13 @@ def test_pid_fallback_takes_over_a_dead_holder(tmp_path, monkeypatch):
     (run_dir / ".lock-p0").write_text(f"{dead.stdout.strip()} {store.socket.gethostname()}")
     with store.lock_run(run_dir):  # its holder is gone: taken over
         pass
+    assert (run_dir / ".lock-p0").read_text() == ""  # released on exit
     (run_dir / ".lock-p0").write_text(f"{os.getppid()} {store.socket.gethostname()}")  # a live process
     with pytest.raises(store.RunDirLocked):
+        with store.lock_run(run_dir):
+            pass
+    (run_dir / ".lock-p0").write_text("4242 another-host")  # cannot be checked from here
+    with pytest.raises(store.RunDirLocked, match=r"process 4242 on another-host.*if that run is gone, delete .*\.lock-p0"):
         with store.lock_run(run_dir):
             pass
 
