@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from lab import store
 from lab.criterion import Criterion
 
@@ -39,7 +41,40 @@ def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
     measured = []
     for (m, s, p, op), m_outs in sorted(groups.items(), key=repr):
         measured += construction.measure(m, s, spread(sorted(m_outs), MAX_POINTS), op, seeds=(0, 1, 2), criterion=criterion, p=p)
-    return {"construction": construction.overlay(measured), "construction_rows": measured} if measured else {}
+    out = {"construction": construction.overlay(measured), "construction_rows": measured} if measured else {}
+    baseline = dedicated_baselines(rows, criterion)
+    if baseline["n"]:
+        out["baseline"] = baseline
+    return out
+
+
+def dedicated_baselines(rows: list[dict], criterion: Criterion) -> dict:
+    """The naive one-neuron-per-feature network (lab.superposition.dedicated_network) at m' = n in
+    each setting and width of the run, on each seed's task instance: features it computes."""
+    import dataclasses
+
+    from lab.superposition import SuperpositionMember, dedicated_baseline
+
+    names = {f.name for f in dataclasses.fields(SuperpositionMember)}
+    settings: dict[tuple, dict] = {}
+    for r in rows:
+        if "n" not in r or (r.get("d") is None and r.get("d_out") is None):
+            continue  # with raw inputs and outputs the baseline is exact by construction: nothing to draw
+        fields = {k: r[k] for k in names if k in r}
+        fields.update(m_out=int(r["n"]), lr=1e-2, oversample=0.0)
+        settings.setdefault(repr(sorted(fields.items())), fields)
+    by_n: dict[int, list[float]] = {}
+    for fields in settings.values():
+        if fields.get("seed", 0) > 3:
+            continue
+        try:
+            member = SuperpositionMember(**fields)
+        except ValueError:  # m' = n is not a valid task here (e.g. more than the distinct outputs)
+            continue
+        by_n.setdefault(int(fields["n"]), []).append(dedicated_baseline(member, criterion)["n_ok"])
+    ns = sorted(by_n)
+    return {"n": ns, "n_ok": [float(np.mean(by_n[n])) for n in ns], "n_ok_min": [float(np.min(by_n[n])) for n in ns],
+            "n_ok_max": [float(np.max(by_n[n])) for n in ns], "seeds": [len(by_n[n]) for n in ns]}
 
 
 def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
@@ -62,6 +97,7 @@ def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
         for k, v in zip(keys, (m, m_edges, d_model, 2 if function_graph else d_model)):
             exact[k].append(int(v))
     points = {k: [] for k in keys}
+    searched = []  # compressed settings (m, d_model) searched, whether or not the construction succeeded
     for context in sorted({r["context"] for r in rows}):
         sub = [r for r in rows if r["context"] == context and r["m"] > r["d_model"]]
         if not sub:
@@ -72,7 +108,11 @@ def attention_overlay(rows: list[dict], criterion: Criterion) -> dict:
         found = attention_construction.construction_points(configs, dks=grid, context=context)
         for key in points:
             points[key] += found[key]
-    return {name: pts for name, pts in (("exact", exact), ("construction", points)) if pts["dk"]}
+        searched += sorted({(int(r["m"]), int(r["d_model"]), 4 * int(r["d_model"])) for r in sub})
+    out = {name: pts for name, pts in (("exact", exact), ("construction", points)) if pts["dk"]}
+    if searched:
+        out["construction_searched"] = {k: [s[i] for s in searched] for i, k in enumerate(("m", "d_model", "max_dk"))}
+    return out
 
 
 OVERLAYS: dict[str, Callable[[list[dict], Criterion], dict]] = {

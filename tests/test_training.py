@@ -159,3 +159,13 @@ def test_forced_inputs_put_a_features_inputs_in_each_class():
         assert 0.25 < frac < 0.42
     chosen = {tuple(p) for p in np.asarray(pairs)[:7]}
     assert {(int(i), int(j)) for i, j in zip(np.asarray(a), np.asarray(b))} <= chosen  # only features < m_out
+
+
+def test_dedicated_baseline_is_exact_with_raw_inputs_and_outputs_and_degrades_in_superposition():
+    raw = SuperpositionMember(m=16, s=3, n=12, m_out=12, seed=0)
+    out = superposition.dedicated_baseline(raw, Criterion())
+    assert out["success"] == 1.0 and out["n_ok"] == 12
+    perm = SuperpositionMember(m=16, op="perm", s=3, n=10, m_out=10, seed=1)
+    assert superposition.dedicated_baseline(perm, Criterion())["n_ok"] == 10
+    tight = SuperpositionMember(m=16, s=3, d=4, d_out=4, n=24, m_out=24, seed=0)  # 16 inputs in 4 dims
+    assert superposition.dedicated_baseline(tight, Criterion())["n_ok"] < 24

@@ -1,24 +1,23 @@
-"""Superposition figures: capacity m'*(n) against width n, and success against m' per width.
+"""Superposition figures: capacity against width n, and features computed against m' per width.
 
-capacity.png: measured thresholds with 95% intervals (censored series as open markers with arrows
-at their bound), the fitted power law c·n^α, and slope guides for the theory of Adler & Shavit
-(arXiv 2409.15318): the O(n²/log n) capacity upper bound, and the Ω(√(m' log m')) neuron lower
-bound read the other way (the m' at which √(m' log m') = n). Guides are scaled through the data:
-only their slopes are theory. Optional construction points: extra["construction"] = {"n", "m_out"}.
-success.png: fraction of seeds that succeed against m' per width with the fitted logistic, and the
-mean fraction of features computed (frac_ok).
+capacity.png: left, the headline capacity view (lab.capacity: by default the number of features a
+network computes) with 95% intervals over seeds (censored series as open markers with arrows at
+their bound), the laws fitted to it (c·n^α, and the theory's n²/log n against n², n·log n and n,
+drawn over the measured widths only), and the naive baseline of one neuron per feature in the same
+superposition (lab.superposition.dedicated_network); right, every capacity view of the same
+networks side by side (features computed, 90% of m' computed, all m' computed), with their fitted
+exponents (Adler & Shavit, arXiv 2409.15318).
+success.png: per width, the fraction and the number of the m' features computed against m'.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
 
 from lab.plots import style
-from lab.thresholds import group_series, success_probability, success_table
+from lab.thresholds import group_series
 
 
 def figures(rows: list[dict], fit: dict | None, out_dir: Path, extra: dict | None = None) -> list[Path]:
@@ -29,106 +28,132 @@ def figures(rows: list[dict], fit: dict | None, out_dir: Path, extra: dict | Non
     return capacity_figure(fit, out_dir, extra) + success_figure(rows, fit, out_dir)
 
 
-def _groups(series: list[dict]) -> dict[str, list[dict]]:
-    """Series grouped by every key field except n (e.g. op, s), labelled for the legend."""
-    keys = sorted({k for s in series for k in s["key"]} - {"n"})
-    varying = [k for k in keys if len({repr(s["key"].get(k)) for s in series}) > 1]
-    groups: dict[str, list[dict]] = {}
-    for s in series:
-        label = ", ".join(f"{k}={s['key'].get(k)}" for k in varying) or "measured m'*"
-        groups.setdefault(label, []).append(s)
-    return groups
+VIEW_STYLE = {"computed": ("o", "#1f4e79"), "frac90": ("s", "#2e8b57"), "all": ("^", "#c0392b"), "success": ("D", "#6c3483")}
+VIEW_NAME = {"computed": "features computed", "frac90": "m'* with >= 90% computed", "all": "m'* with all computed",
+             "success": "m'* under [success]"}
+LAW_STYLE = {"power": ("-", "#c0392b"), "n2_over_log": ("--", "0.2"), "n2": (":", "0.35"), "n_log_n": ("-.", "#7f8c8d"),
+             "linear": ((0, (1, 3)), "#95a5a6")}
 
 
-def inverse_mlogm(n: np.ndarray) -> np.ndarray:
-    """The m' at which √(m' log m') = n, i.e. m' log m' = n² (natural log), for each n."""
-    return np.array([optimize.brentq(lambda m: m * math.log(m) - v * v, 1.0 + 1e-9, max(4.0, v * v)) for v in n])
+def _fit_groups(fit: dict) -> list[dict]:
+    return fit.get("groups") or [fit]
+
+
+def _measured(series: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    m = [s for s in series if s["censored"] is None]
+    n = np.array([float(s["key"]["n"]) for s in m])
+    t = np.array([s["threshold"] for s in m])
+    err = np.maximum(np.array([[s["threshold"] - s["lo"] for s in m], [s["hi"] - s["threshold"] for s in m]]).reshape(2, -1), 0.0)
+    return n, t, err
 
 
 def capacity_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path]:
-    fig, axes = style.figure(width=8.6, height=4.4)
-    ax = axes[0, 0]
-    series = fit.get("series", [])
-    groups = _groups(series)
-    cols = style.colors(len(groups)) if len(groups) > 1 else ["#1f4e79"]
-    meas_n, meas_t = [], []
-    for (label, ss), color in zip(groups.items(), cols):
-        m = [s for s in ss if s["censored"] is None]
-        if m:
-            n = np.array([float(s["key"]["n"]) for s in m])
-            t = np.array([s["threshold"] for s in m])
-            err = np.array([[s["threshold"] - s["lo"] for s in m], [s["hi"] - s["threshold"] for s in m]])
-            ax.errorbar(n, t, yerr=err, fmt="o", color=color, ms=5, capsize=3, lw=1.2, label=f"{label} (95% CI)")
-            meas_n += list(n)
-            meas_t += list(t)
-        for i, s in enumerate(s for s in ss if s["censored"] is not None):
-            lab_c = f"censored: m'* {'>' if s['censored'] == 'above' else '<'} bound" if i == 0 and label == next(iter(groups)) else None
-            style.censored_marker(ax, float(s["key"]["n"]), s["bound"], s["censored"], color, label=lab_c)
+    """Left: the headline view's capacities, the competing laws (over the measured widths only),
+    the naive baseline and any construction. Right: every capacity view side by side."""
+    from lab.laws import get
 
+    fig, axes = style.figure(ncols=2, width=5.0, height=4.2)
+    ax, ax_v = axes[0]
+    groups = _fit_groups(fit)
+    head = [g for g in groups if g.get("view") == groups[0].get("view")]
+    view_text = groups[0].get("view_text", "capacity")
+    cols = style.colors(len(head)) if len(head) > 1 else ["#1f4e79"]
+    all_n = sorted({float(s["key"]["n"]) for g in groups for s in g["series"]})
+    for g, color in zip(head, cols):
+        label = ", ".join(f"{k}={v}" for k, v in g.get("group", {}).items() if len({repr(h.get("group", {}).get(k)) for h in head}) > 1)
+        n, t, err = _measured(g["series"])
+        if len(n):
+            ax.errorbar(n, t, yerr=err, fmt="o", color=color, ms=5, capsize=3, lw=1.2,
+                        label=f"trained{' ' + label if label else ''} (95% CI over seeds)")
+        for i, s in enumerate(s for s in g["series"] if s["censored"] is not None):
+            style.censored_marker(ax, float(s["key"]["n"]), s["bound"], s["censored"], color,
+                                  label="censored: bound" if i == 0 and g is head[0] else None)
+        if len(n) >= 2:
+            grid = np.geomspace(n.min(), n.max(), 60)
+            for law in g.get("laws", []):
+                if not law.get("converged") or law["name"] not in LAW_STYLE:
+                    continue
+                if len(head) > 1 and law["name"] != g.get("best"):
+                    continue  # several groups: only each group's best law, in its colour
+                ls, lc = LAW_STYLE[law["name"]] if len(head) == 1 else ("-", color)
+                vals = {k: v["value"] for k, v in law["params"].items()}
+                if law["name"] == "power":
+                    a = law["params"]["alpha"]
+                    text = f"c·n^α, α = {a['value']:.2f} [{a['lo']:.2f}, {a['hi']:.2f}]"
+                else:
+                    text = law["formula"]
+                best = " (best by QAIC)" if law["name"] == g.get("best") else ""
+                text = text if len(head) == 1 else f"{label}: {text}"
+                ax.plot(grid, get(law["name"]).predict(vals, {"n": grid}), linestyle=ls, color=lc, lw=1.3, label=text + best)
+    base = (extra or {}).get("baseline") or {}
+    if base.get("n"):
+        bn, bv = np.array(base["n"], float), np.array(base["n_ok"], float)
+        yerr = np.maximum([bv - np.array(base["n_ok_min"]), np.array(base["n_ok_max"]) - bv], 0.0)
+        keep = bv > 0
+        ax.errorbar(bn[keep], bv[keep], yerr=yerr[:, keep], fmt="s", mfc="white", color="#8e44ad", ms=6, capsize=2,
+                    lw=1.0, label="naive baseline: one neuron per feature (m' = n), same superposition")
     cons = (extra or {}).get("construction") or {}
-    all_n = np.array(sorted({float(s["key"]["n"]) for s in series} | {float(v) for v in cons.get("n", [])}) or [8.0, 64.0])
-    grid = np.geomspace(all_n.min() / 1.3, all_n.max() * 1.3, 100)
-    power = next((l for l in fit.get("laws", []) if l["name"] == "power" and l.get("converged")), None)
-    if power is not None:
-        p = power["params"]
-        c, a = p["c"]["value"], p["alpha"]["value"]
-        ax.plot(grid, c * grid**a, "-", color="#c0392b", lw=1.6,
-                label=f"fit c·n^α, α = {a:.2f} [{p['alpha']['lo']:.2f}, {p['alpha']['hi']:.2f}]")
-    best = fit.get("best")
-    if best and best != "power":
-        from lab.laws import get
-
-        law = next(l for l in fit["laws"] if l["name"] == best)
-        vals = {k: v["value"] for k, v in law["params"].items()}
-        ax.plot(grid, get(best).predict(vals, {"n": grid}), "-", color="#e67e22", lw=1.2, alpha=0.9,
-                label=f"best by AIC: {law['formula']}")
-    if meas_n:
-        mn, mt = np.array(meas_n), np.array(meas_t)
-        upper = grid**2 / np.log(grid)
-        # the upper bound's guide touches the highest measured point from above: an envelope
-        k_up = np.max(mt / (mn**2 / np.log(mn)))
-        ax.plot(grid, k_up * upper, "--", color="0.25", lw=1.1, label="n²/log n: theory's upper bound (slope; scaled)")
-        inv = inverse_mlogm(grid)
-        k_inv = math.exp(np.mean(np.log(mt) - np.log(inverse_mlogm(mn))))
-        ax.plot(grid, k_inv * inv, ":", color="0.45", lw=1.3, label="√(m' log m') = n: neuron lower bound inverted (slope; scaled)")
     if len(cons.get("n", [])):
         ax.plot(cons["n"], cons["m_out"], "*", color="#8e44ad", ms=9, label="explicit construction")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
-    ax.set_xlabel("hidden neurons n")
-    ax.set_ylabel("capacity m'* (largest m' that succeeds)")
-    ax.set_title("Superposition capacity of trained networks")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    ax.set_title(f"Capacity of trained networks\n({view_text})", fontsize=9)
+    ax.set_ylabel("capacity (features)")
+    for g in groups:
+        n, t, err = _measured(g["series"])
+        if not len(n):
+            continue
+        marker, color = VIEW_STYLE.get(g.get("view"), ("o", "0.3"))
+        power = next((l for l in g.get("laws", []) if l["name"] == "power" and l.get("converged")), None)
+        alpha = f", α = {power['params']['alpha']['value']:.2f}" if power else ""
+        glabel = ", ".join(f"{k}={v}" for k, v in g.get("group", {}).items() if len({repr(h.get("group", {}).get(k)) for h in groups}) > 1)
+        ax_v.errorbar(n, t, yerr=err, fmt=marker + "-", color=color, ms=5, capsize=2, lw=0.9,
+                      label=f"{VIEW_NAME.get(g.get('view'), g.get('view'))}{' ' + glabel if glabel else ''}{alpha}")
+    ax_v.set_title("The same networks under each capacity view", fontsize=9)
+    ax_v.set_ylabel("capacity: features (counts) or m'* (thresholds)")
+    for a in (ax, ax_v):
+        a.set_xscale("log", base=2)
+        a.set_yscale("log", base=2)
+        a.set_xlabel("hidden neurons n")
+        if all_n:
+            a.set_xlim(min(all_n) / 1.4, max(all_n) * 1.4)
+        a.legend(loc="upper left", fontsize=6.5, frameon=False)
     return style.save(fig, out_dir, "capacity")
 
 
 def success_figure(rows: list[dict], fit: dict, out_dir: Path) -> list[Path]:
-    fig, axes = style.figure(ncols=2, width=4.4, height=3.5)
-    ax_s, ax_f = axes[0]
-    by_key = {tuple(sorted((k, repr(v)) for k, v in s["key"].items())): s for s in fit.get("series", [])}
-    fields = list(fit["series"][0]["key"]) if fit.get("series") else ["n"]
+    """Per width: the fraction of features computed and the number computed, against m' (mean over
+    seeds, bars: min and max), with the line m' (every feature computed)."""
+    fig, axes = style.figure(ncols=2, width=4.4, height=3.6)
+    ax_f, ax_n = axes[0]
+    fields = [f for f in (fit["series"][0]["key"] if fit.get("series") else {"n": 0}) if f not in ("d", "d_out")]
     groups = group_series(rows, fields)
     groups.sort(key=lambda g: tuple(repr(g[0].get(f)) if f != "n" else "" for f in fields) + (g[0].get("n", 0),))
     cols = style.colors(len(groups))
+    top = 1.0
     for (key, members), color in zip(groups, cols):
-        r, k, n = success_table(members, "m_out")
+        r = np.array(sorted({float(m["m_out"]) for m in members}))
         label = f"n={key.get('n')}" + "".join(f", {f}={key[f]}" for f in fields if f != "n" and len({repr(g[0].get(f)) for g in groups}) > 1)
-        ax_s.plot(r, k / n, "o", color=color, ms=4, label=label)
-        s = by_key.get(tuple(sorted((f, repr(v)) for f, v in key.items())))
-        if s is not None and s["censored"] is None:
-            grid = np.geomspace(r.min() / 1.5, r.max() * 1.5, 200)
-            ax_s.plot(grid, success_probability(grid, s["threshold"], s["width"], "decreasing"), "-", color=color, lw=1.1)
-            ax_s.axvline(s["threshold"], color=color, lw=0.6, ls=":")
-        frac = np.array([np.mean([m["frac_ok"][-1] if isinstance(m.get("frac_ok"), list) else np.nan for m in members if m["m_out"] == v]) for v in r])
-        ax_f.plot(r, frac, "o-", color=color, ms=3.5, lw=1.0, label=label)
-    for ax in (ax_s, ax_f):
+        for ax, name in ((ax_f, "frac_ok"), (ax_n, "n_ok")):
+            vals = [[_last(m.get(name)) for m in members if float(m["m_out"]) == v] for v in r]
+            mean = np.array([np.nanmean(v) for v in vals])
+            lo, hi = np.array([np.nanmin(v) for v in vals]), np.array([np.nanmax(v) for v in vals])
+            ax.errorbar(r, mean, yerr=np.maximum([mean - lo, hi - mean], 0.0), fmt="o-", color=color, ms=3.5, lw=1.0, capsize=2, label=label)
+        top = max(top, r.max())
+    grid = np.geomspace(1, top * 1.2, 10)
+    ax_n.plot(grid, grid, ":", color="0.5", lw=1.0, label="every feature computed")
+    for ax in (ax_f, ax_n):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("output features m'")
-    ax_s.set_ylim(-0.05, 1.05)
-    ax_s.set_ylabel("fraction of seeds that succeed")
-    ax_s.set_title("Success vs m' (curves: fitted logistic)")
-    ax_f.set_ylabel("mean fraction of features computed")
-    ax_f.set_title("Features computed at the end of training")
     ax_f.set_ylim(-0.05, 1.05)
-    ax_s.legend(frameon=False, loc="lower left")
+    ax_f.set_ylabel("fraction of the m' features computed")
+    ax_f.set_title("Fraction computed (mean; bars: seeds' range)", fontsize=9)
+    ax_n.set_yscale("symlog", base=2, linthresh=1)
+    ax_n.set_ylabel("features computed")
+    ax_n.set_title("Features computed; its max over m' is the capacity", fontsize=9)
+    ax_f.legend(frameon=False, loc="lower left", fontsize=7)
     return style.save(fig, out_dir, "success")
+
+
+def _last(v):
+    if isinstance(v, list):
+        return float(v[-1]) if v else float("nan")
+    return float("nan") if v is None else float(v)
