@@ -3,7 +3,9 @@
 A *threshold* view marks each member as a success or a failure and fits where success stops
 along the resource (lab.thresholds). A *count* view reads a number of features computed from each
 member and takes, per series and seed, the largest over the swept resource; the series' capacity
-is the mean over seeds, with a percentile interval from resampling seeds (Efron's bootstrap).
+is the mean over seeds, with a percentile interval from resampling seeds (Efron's bootstrap); where
+a network computes every feature at its best m', its own capacity is only known to lie below the
+next swept m', and the interval's upper end takes that in.
 
 Views of the superposition lab (arXiv 2409.15318), all on the same trained networks:
 
@@ -73,14 +75,20 @@ def count_capacities(rows: Sequence[dict], fields: Sequence[str], view: View, re
     for key, members in group_series(rows, fields):
         seeds = sorted({m.get("seed", 0) for m in members})
         r_max = max(float(m[resource]) for m in members)
-        best_S, at_top = [], False
+        grid = sorted({float(m[resource]) for m in members})
+        best_S, upper_S, at_top = [], [], False
         for s in seeds:
             mine = [m for m in members if m.get("seed", 0) == s]
             counts = [view.count(m) for m in mine]
             i = int(np.argmax(counts))
+            r_best = float(mine[i][resource])
             best_S.append(counts[i])
-            at_top |= float(mine[i][resource]) == r_max and counts[i] >= r_max - 1e-9
-        best_S = np.array(best_S)
+            # all features computed at r_best: the most this network can compute lies somewhere up
+            # to the next swept value, which the grid does not resolve
+            nxt = [g for g in grid if g > r_best]
+            upper_S.append(nxt[0] if counts[i] >= r_best - 1e-9 and nxt else counts[i])
+            at_top |= r_best == r_max and counts[i] >= r_max - 1e-9
+        best_S, upper_S = np.array(best_S), np.array(upper_S)
         base = dict(key=dict(key), seeds=len(seeds), members=len(members), width=None)
         mean = float(best_S.mean())
         if mean <= 0:
@@ -92,13 +100,13 @@ def count_capacities(rows: Sequence[dict], fields: Sequence[str], view: View, re
             out.append(Threshold(threshold=None, lo=None, hi=None, censored="above", bound=mean,
                                  note="every feature computed at the largest swept value", **base))
             continue
+        q = (1 - level) / 2
         if len(seeds) > 1:
             idx = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
-            boot = best_S[idx].mean(axis=1)
-            q = (1 - level) / 2
-            lo, hi = float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))
+            lo = float(np.quantile(best_S[idx].mean(axis=1), q))
+            hi = float(np.quantile(upper_S[idx].mean(axis=1), 1 - q))
         else:
-            lo = hi = mean
+            lo, hi = mean, float(upper_S.mean())
         out.append(Threshold(threshold=mean, lo=max(lo, 1e-9), hi=hi, censored=None, bound=None,
                              note=f"mean over seeds of the best count ({', '.join(f'{v:g}' for v in best_S)})", **base))
     return out

@@ -66,8 +66,8 @@ def test_attention_verdicts():
     )
     report = fit.fit_rows("attention", rows, n_boot=0, law_interval="wald")
     text = " ".join(report.verdicts)
-    assert "D_K·d_model/(m' log m') = c = " in text
-    assert "m' log m' law preferred over m'" in text
+    assert "D_K*·d_model/(m' ln m') = c = " in text
+    assert "m' log m' vs m' vs information count: by QAIC" in text and "c·m'·log m'/d_model ranks first" in text
     c, lo, hi = next(f for f in report.laws if f.name == "mlogm_over_d").params["c"]
     assert lo <= 1.0 <= hi
 
@@ -177,3 +177,14 @@ def test_seed_pipeline_interval_contains_the_point_and_is_at_least_as_wide():
         for p, (v, lo, hi) in b.params.items():
             assert lo <= v <= hi and lo <= a.params[p][1] + 1e-12 and hi >= a.params[p][2] - 1e-12
         assert b.seed_resamples == 35
+
+
+def test_count_capacity_interval_spans_the_grid_step():
+    """Seeds that compute every feature at m' = 16 and collapse at 24 bracket the capacity in
+    [16, 24]: the interval must reach 24 even though all seeds agree on the count."""
+    from lab import capacity
+
+    rows = [{"n": 8, "m_out": r, "seed": s, "status": "ok", "n_ok": [float(r if r <= 16 else 3)]}
+            for r in (8, 16, 24) for s in range(4)]
+    (t,) = capacity.count_capacities(rows, ["n"], capacity.get("computed"), "m_out")
+    assert t.threshold == 16 and t.lo == 16 and t.hi == 24 and t.censored is None
