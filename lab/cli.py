@@ -4,7 +4,7 @@
     lab plan SPEC                 what a sweep will do, without training
     lab fit RUN_DIR               thresholds and scaling-law fits -> RUN_DIR/fit.json
     lab report RUN_DIR [...]      a self-contained Markdown report with figures and tables
-    lab reproduce [--quick]       the main job: every sweep, fit, figure and the report
+    lab reproduce [--quick|--standard]  the main job: every sweep, fit, figure and the report
     lab construct ...             explicit constructions measured against the criterion
     lab bench                     throughput benchmarks against the machine's peak and peers
 """
@@ -108,8 +108,9 @@ def _cmd_reproduce(args) -> int:
     from lab import reproduction
 
     try:
-        path = reproduction.reproduce(quick=args.quick, runs_dir=args.runs, figures_dir=args.figures,
-                                      progress=not args.quiet, force=args.yes)
+        figures = args.figures or ("figures/standard" if args.standard and not args.quick else "figures")
+        path = reproduction.reproduce(quick=args.quick, runs_dir=args.runs, figures_dir=figures,
+                                      progress=not args.quiet, force=args.yes, standard=args.standard)
     except reproduction.TooLong as e:
         print(f"lab reproduce: {e}", file=sys.stderr)
         return 3
@@ -241,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "that is beyond a few hours unless --yes is given.")
     p.add_argument("--quick", action="store_true", help="the CPU-sized quick sweeps (minutes) instead of the paper sweeps (GPU)")
     p.add_argument("--runs", default="runs", help="where run directories go (default: runs/)")
-    p.add_argument("--figures", default="figures", help="where figures and the report go (default: figures/)")
+    p.add_argument("--standard", action="store_true",
+                   help="the standard sweeps: in the theorems' regimes, about an hour on a 2-core CPU (figures go to "
+                   "figures/standard/ unless --figures is given)")
+    p.add_argument("--figures", default=None, help="where figures and the report go (default: figures/, or "
+                   "figures/standard/ with --standard)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--plain", action="store_true",
                    help="progress as plain lines (one per phase and every few seconds) instead of a live display; "

@@ -1,6 +1,7 @@
 """`lab reproduce`: every sweep, fit, construction, figure and the report, from one command.
 
-Runs the sweeps of both labs (quick: CPU-sized; otherwise the paper-sized GPU sweeps) into
+Runs the sweeps of both labs (quick: CPU-sized, minutes; standard: in the theorems' regimes, about an
+hour on a 2-core CPU; otherwise the paper-sized GPU sweeps) into
 ``runs_dir`` (finished members are skipped, so an interrupted reproduce resumes), measures the
 explicit constructions for the overlays, fits and draws each run, copies every figure into
 ``figures_dir`` and writes figures_dir/report.md (+ report.html).
@@ -28,12 +29,14 @@ def packaged_sweeps_dir() -> Path:
 
 SWEEPS_DIR = packaged_sweeps_dir()
 QUICK = ("superposition-quick", "attention-quick")
+STANDARD = ("superposition-standard", "attention-standard")  # in the theorems' regimes, ~1 h on a 2-core CPU
 PAPER = ("superposition-paper", "attention-paper")
 
 
-def sweep_paths(quick: bool, sweeps_dir: str | Path = SWEEPS_DIR) -> list[Path]:
-    """The spec files reproduce runs, in order."""
-    paths = [Path(sweeps_dir) / f"{name}.toml" for name in (QUICK if quick else PAPER)]
+def sweep_paths(quick: bool, sweeps_dir: str | Path = SWEEPS_DIR, standard: bool = False) -> list[Path]:
+    """The spec files reproduce runs, in order (quick, else standard, else paper)."""
+    names = QUICK if quick else STANDARD if standard else PAPER
+    paths = [Path(sweeps_dir) / f"{name}.toml" for name in names]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"sweep specs not found: {', '.join(missing)}")
@@ -48,7 +51,8 @@ class TooLong(RuntimeError):
     """The estimated wall time is far beyond what this machine should run without being asked."""
 
 
-def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path = SWEEPS_DIR) -> tuple[str, float]:
+def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path = SWEEPS_DIR,
+              standard: bool = False) -> tuple[str, float]:
     """The plan and estimated wall time of every sweep still to run: (text, total seconds)."""
     import jax
 
@@ -57,7 +61,7 @@ def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path
     from lab.spec import load_spec
 
     texts, total = [], 0.0
-    for path in sweep_paths(quick, sweeps_dir):
+    for path in sweep_paths(quick, sweeps_dir, standard):
         spec = load_spec(path)
         plan = make_plan(spec, devices=len(jax.local_devices()))
         run_dir = Path(runs_dir) / path.stem
@@ -70,7 +74,8 @@ def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path
 
 
 def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir: str | Path = "figures",
-              sweeps_dir: str | Path = SWEEPS_DIR, progress: bool = True, force: bool = False) -> Path:
+              sweeps_dir: str | Path = SWEEPS_DIR, progress: bool = True, force: bool = False,
+              standard: bool = False) -> Path:
     """Run, fit and draw every sweep; returns the report's path (figures_dir/report.md).
 
     The paper sweeps (``quick=False``) first print their plan and estimated wall time; on a CPU an
@@ -80,8 +85,9 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
     if not quick:
         import jax
 
-        _say(True, "planning the paper sweeps and estimating their wall time on this machine...")
-        text, total = preflight(quick, runs_dir, sweeps_dir)
+        which = "standard" if standard else "paper"
+        _say(True, f"planning the {which} sweeps and estimating their wall time on this machine...")
+        text, total = preflight(quick, runs_dir, sweeps_dir, standard)
         _say(True, text)
         if jax.default_backend() == "cpu" and total > CPU_LIMIT_S and not force:
             from lab import estimate
@@ -90,7 +96,7 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
                           f"{estimate.duration(CPU_LIMIT_S)}); they are sized for a GPU. Run `lab reproduce --quick` "
                           "for the CPU-sized sweeps, or pass --yes to run the paper sweeps here anyway")
     run_dirs, figures, timings, extra_figures = [], [], [], []
-    for path in sweep_paths(quick, sweeps_dir):
+    for path in sweep_paths(quick, sweeps_dir, standard):
         t0 = time.perf_counter()
         _say(progress, f"== {path.stem}: training")
         result = sweep.run_sweep(path, runs_dir / path.stem, progress=progress)
@@ -111,7 +117,7 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
         run_dirs.append(result.run_dir)
         figures.append(list(summary.figures))
         timings.append((path.stem, time.perf_counter() - t0, result.trained))
-    command = "lab reproduce" + (" --quick" if quick else "")
+    command = "lab reproduce" + (" --quick" if quick else " --standard" if standard else "")
     # Wall times go to the terminal, not into the report: the same runs then give the same report.
     _say(progress, "wall time per sweep: " + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings))
     intro = [report.Block("p", f"Produced by `{command}`: every sweep below, its fit and its figures.")]

@@ -42,7 +42,7 @@ def test_duration(seconds, text):
 
 
 def _fake_preflight(total):
-    def preflight(quick, runs_dir="runs", sweeps_dir=None):
+    def preflight(quick, runs_dir="runs", sweeps_dir=None, standard=False):
         return "sweep superposition-paper: 4032 members\nestimated wall time on this machine: lots", total
     return preflight
 
