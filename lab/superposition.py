@@ -7,6 +7,7 @@ MaskedMLP of width n on m' outputs of a BooleanTask; widths and m' are padded in
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -307,6 +308,17 @@ def row_metrics(member: SuperpositionMember, metrics: dict) -> dict:
     return out
 
 
+def success_text(success: Mapping[str, Any]) -> str:
+    """The criterion in words, for reports (lab.criterion)."""
+    c = Criterion(**{k: v for k, v in success.items() if k in {f.name for f in dataclasses.fields(Criterion)}})
+    share = "all" if c.fraction >= 1 else f"at least {c.fraction:.0%}"
+    return (f"a feature is computed when its false-negative rate and its false-positive rate on each negative class "
+            f"(only a on, only b on, neither) are at most ε = {c.epsilon:g} and its precision is at least {1 - c.epsilon:g}, "
+            f"scored exactly over every s-sparse input when there are at most {c.max_inputs} of them (else on "
+            f"{c.samples} sampled inputs per class); a network succeeds when {share} of its m' features are computed. "
+            "Capacity views: features computed (the most over m'), m' with 90% computed, m' with all computed")
+
+
 EXPERIMENT = experiment.register(
     experiment.Experiment(
         name="superposition",
@@ -328,5 +340,6 @@ EXPERIMENT = experiment.register(
             views=("computed", "frac90", "all"),
         ),
         description="one-hidden-layer ReLU MLPs computing sparse Boolean features (arXiv 2409.15318)",
+        success_text=success_text,
     )
 )
