@@ -367,10 +367,14 @@ def _attention(report: FitReport) -> list[str]:
     vals = lambda f: sorted({k.get(f) for k in keys if k.get(f) is not None}, key=float)  # noqa: E731
     comp = {float(k.get("compression") or float(k["m"]) / float(k["d_model"])) for k in keys}
     models = sorted({str(k.get("model")) for k in keys})
-    where = ("uncompressed (m = d_model, orthonormal embeddings): any score matrix of rank D_K is reachable and "
-             "D_K = d_model is exact, so thresholds measure the rank training finds, not the counting bound"
+    where = ("uncompressed (m = d_model, orthonormal embeddings): any score matrix of rank D_K is reachable, "
+             "D_K = d_model is exact for every graph and D_K = 2 for out-degree 1 (lab.attention_construction), so "
+             "thresholds measure what training finds, not the counting bound: not a test of the law"
              if comp == {1.0} else
-             f"compressed (m/d_model = {', '.join(f'{c:g}' for c in sorted(comp))}: items share directions), the law's regime")
+             f"compressed (m/d_model = {', '.join(f'{c:g}' for c in sorted(comp))}: items share directions), the law's regime"
+             if 1.0 not in comp else
+             f"m/d_model = {', '.join(f'{c:g}' for c in sorted(comp))} fitted together: uncompressed series (not a test of "
+             "the law) mixed with compressed ones")
     graphs = sorted({str(k.get("graph")) for k in keys})
     degree = f", out-degree {', '.join(str(d) for d in vals('degree'))}" if vals("degree") else ""
     out = [f"setting: {'/'.join(models)} scorer, h = {', '.join(str(h) for h in vals('h'))}, {where}; {'/'.join(graphs)} graphs"

@@ -136,3 +136,45 @@ def test_spec_refuses_out_of_regime_members_naming_the_field():
             "sweep": {"d_model": [8, 16], "dk": [4, 16]}}
     with pytest.raises(SpecError, match=r"^b.toml: \[sweep\] dk = 16 is impossible: .*exceeds d_model = 8"):
         parse_spec(wide, source="b.toml")
+
+
+def planted_rows(law, params, seed=0):
+    from lab import planted
+
+    grid = {"m_edges": [32, 64, 128, 256], "d_model": [16, 32], "m": [32, 64]}
+    dks = lambda cov: planted.geometric(0.5, 64.0, 12, integer=False)  # noqa: E731
+    rows = planted.simulate("attention", law, params, grid, dks, seeds=3, width=0.15, rng=seed)
+    return [{**r, "compression": r["m"] / r["d_model"]} for r in rows]
+
+
+def test_information_count_law_recovered_and_preferred_when_planted():
+    from lab import fit
+
+    rows = [r for r in planted_rows("info_over_d", {"c": 0.5}) if r["compression"] == 2.0]
+    report = fit.fit_rows("attention", rows, n_boot=0, pipeline_boot=0, law_interval="wald")
+    info = next(f for f in report.laws if f.name == "info_over_d")
+    assert info.params["c"][1] <= 0.5 <= info.params["c"][2]
+    assert report.best == "info_over_d" or report.best in ("power2", "mlogm_over_d_icpt")
+    mlog = next(f for f in report.laws if f.name == "mlogm_over_d")
+    assert mlog.qaic - info.qaic > 2
+    text = " ".join(report.verdicts)
+    assert "setting: bilinear scorer" in text and "compressed (m/d_model = 2" in text
+    assert "D_K*·d_model/ln C(m², m') = c = " in text and "m' log m' vs m' vs information count" in text
+
+
+def test_law_figure_per_compression_group_with_exact_construction(tmp_path):
+    from lab import fit, overlays
+    from lab.plots import make_figures
+
+    rows = planted_rows("mlogm_over_d", {"c": 0.5}, seed=1)
+    report = fit.fit_rows("attention", rows, n_boot=0, pipeline_boot=0, law_interval="wald")
+    assert {g.group["compression"] for g in report.groups} == {1.0, 2.0, 4.0}
+    # uncompressed members are compared with the exact construction (D_K = d_model), no search
+    uncompressed = [{**r, "graph": "edges"} for r in rows if r["m"] == r["d_model"]]
+    extra = overlays.attention_overlay(uncompressed, None)
+    assert set(extra) == {"exact"} and extra["exact"]["dk"] == extra["exact"]["d_model"] == [32] * 4
+    # a degree-1 graph has the exact circle construction of key dimension 2
+    function_graphs = [{**r, "graph": "degree", "degree": 1} for r in uncompressed]
+    assert overlays.attention_overlay(function_graphs, None)["exact"]["dk"] == [2] * 4
+    names = {p.name for p in make_figures("attention", rows, report.to_dict(), tmp_path, extra=extra)}
+    assert {"law.png", "threshold.png"} <= names

@@ -10,7 +10,9 @@ law.png: one panel per fitted group (model, heads, compression; lab.fit): D_K*·
     m'/degree); under each panel a table of c and ΔQAIC (overdispersion-corrected) per law. Optional
     construction points from lab.overlays: extra["exact"] (m = d_model: the smallest exact
     construction, D_K = 2 for out-degree <= 1, else d_model) and extra["construction"] (m > d_model: the compressed construction's smallest
-    D_K), each {"m", "m_edges", "d_model", "dk"}; extra["epsilon"] (default 0.05) draws 1 - ε.
+    D_K), each {"m", "m_edges", "d_model", "dk"}, and extra["construction_searched"] (the compressed
+    settings searched: a panel without construction points says the construction never succeeded);
+    extra["epsilon"] (default 0.05) draws 1 - ε.
 collapse.png: recovery of every member against D_K·d_model/(m' log m').
 heads.png: at fixed D_K, recovery against the number of heads, compressed (m > d_model) and
     uncompressed (m = d_model), per model.
@@ -160,6 +162,10 @@ def law_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path
             if idx:
                 me = np.array([pts["m_edges"][i] for i in idx], float)
                 ax.plot(mlogm(me), [pts["dk"][i] * pts["d_model"][i] for i in idx], "*", color=color, ms=9, label=label)
+        searched = (extra or {}).get("construction_searched") or {}
+        if comp > 1 and searched and not (ours(cons) if cons.get("m") else []):
+            ax.text(0.98, 0.03, "compressed construction: no success\nat any D_K <= 4·d_model", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=6.5, color="#d35400")
         m_all = [s["key"]["m_edges"] for s in series]
         if m_all:
             m_grid = np.geomspace(max(min(m_all) / 1.3, 2.0), max(m_all) * 1.3, 100)
@@ -168,11 +174,13 @@ def law_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path
                 if law is None:
                     continue
                 best = " (best)" if g.get("best") == name else ""
-                if name == "info_over_d":  # depends on m too: one curve per degree, m = m'/degree
+                if name == "info_over_d":  # depends on m too: one curve per degree (m = m'/degree) over its series
                     for deg in degrees:
-                        m_items = m_grid / max(deg, 1)
-                        y = _predict(name, law, {"m_edges": m_grid, "d_model": np.ones_like(m_grid), "m": m_items})
-                        ax.plot(mlogm(m_grid), y, ls, color=color, lw=1.1, label=f"{law['formula']}{best}" if deg == degrees[0] else None)
+                        m_deg = [s["key"]["m_edges"] for s in series if (s["key"].get("degree") or 0) == deg]
+                        grid = np.geomspace(min(m_deg) / 1.2, max(m_deg) * 1.2, 50)
+                        m_items = grid / deg if deg else np.array([float(series[0]["key"]["m"])] * len(grid))
+                        y = _predict(name, law, {"m_edges": grid, "d_model": np.ones_like(grid), "m": m_items})
+                        ax.plot(mlogm(grid), y, ls, color=color, lw=1.1, label=f"{law['formula']}{best}" if deg == degrees[0] else None)
                     continue
                 y = _predict(name, law, {"m_edges": m_grid, "d_model": np.ones_like(m_grid), "m": m_grid})
                 ax.plot(mlogm(m_grid), y, ls, color=color, lw=1.3, label=f"{law['formula']}{best}")
@@ -183,7 +191,7 @@ def law_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path
         ax.set_xlabel("m' log m'")
         ax.set_ylabel("D_K* · d_model")
         ax.set_title(_group_title(g), fontsize=8.5)
-        ax.legend(frameon=False, fontsize=6, loc="upper left")
+        ax.legend(frameon=True, framealpha=0.85, edgecolor="none", fontsize=5.5, loc="best")
         _law_table(ax_t, g)
     fig.suptitle("Capacity law per setting: D_K*·d_model against m' log m' (lines: fitted laws)", fontsize=10)
     return style.save(fig, out_dir, "law")
