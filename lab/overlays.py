@@ -36,7 +36,7 @@ def superposition_overlay(rows: list[dict], criterion: Criterion) -> dict:
 
     groups: dict[tuple, set] = {}
     for r in rows:
-        if r["op"] in ("and", "perm") and r.get("d") is None:
+        if r["op"] in ("and", "perm") and r.get("d") is None and r.get("d_out") is None:  # its regime: raw in and out
             groups.setdefault((r["m"], r["s"], r["p"], r["op"]), set()).add(int(r["m_out"]))
     measured = []
     for (m, s, p, op), m_outs in sorted(groups.items(), key=repr):

@@ -92,9 +92,9 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
         if jax.default_backend() == "cpu" and total > CPU_LIMIT_S and not force:
             from lab import estimate
 
-            raise TooLong(f"the paper sweeps would take about {estimate.duration(total)} on this CPU (limit "
+            raise TooLong(f"the {which} sweeps would take about {estimate.duration(total)} on this CPU (limit "
                           f"{estimate.duration(CPU_LIMIT_S)}); they are sized for a GPU. Run `lab reproduce --quick` "
-                          "for the CPU-sized sweeps, or pass --yes to run the paper sweeps here anyway")
+                          f"for the CPU-sized sweeps, or pass --yes to run the {which} sweeps here anyway")
     run_dirs, figures, timings, extra_figures = [], [], [], []
     for path in sweep_paths(quick, sweeps_dir, standard):
         t0 = time.perf_counter()
