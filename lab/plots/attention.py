@@ -118,7 +118,8 @@ def _law_groups(fit: dict) -> list[dict]:
     """The fits of the headline view, one per fitted group (lab.fit fits laws per Analysis.fit_by)."""
     groups = fit.get("groups") or [fit]
     view = groups[0].get("view")
-    return [g for g in groups if g.get("view") == view]
+    ours = [g for g in groups if g.get("view") == view]
+    return sorted(ours, key=lambda g: tuple(_order(v) for v in (g.get("group") or {}).values()))
 
 
 def _compression(key: dict) -> float:
