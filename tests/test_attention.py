@@ -177,4 +177,4 @@ def test_law_figure_per_compression_group_with_exact_construction(tmp_path):
     function_graphs = [{**r, "graph": "degree", "degree": 1} for r in uncompressed]
     assert overlays.attention_overlay(function_graphs, None)["exact"]["dk"] == [2] * 4
     names = {p.name for p in make_figures("attention", rows, report.to_dict(), tmp_path, extra=extra)}
-    assert {"law.png", "threshold.png"} <= names
+    assert {"law.png", "threshold.png", "residuals.png"} <= names

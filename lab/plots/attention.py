@@ -38,7 +38,8 @@ def figures(rows: list[dict], fit: dict | None, out_dir: Path, extra: dict | Non
         fit = fit_rows("attention", rows).to_dict()
     rows = [r for r in rows if r.get("kind", "attention") == "attention"]
     eps = float((extra or {}).get("epsilon", 0.05))
-    return threshold_figure(rows, fit, out_dir, eps) + law_figure(fit, out_dir, extra) + collapse_figure(rows, out_dir, eps) + heads_figure(rows, out_dir)
+    return (threshold_figure(rows, fit, out_dir, eps) + law_figure(fit, out_dir, extra) + residuals_figure(fit, out_dir)
+            + collapse_figure(rows, out_dir, eps) + heads_figure(rows, out_dir))
 
 
 def final(row: dict, metric: str = "recovery") -> float:
@@ -196,6 +197,51 @@ def law_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path
         _law_table(ax_t, g)
     fig.suptitle("Capacity law per setting: D_K*·d_model against m' log m' (lines: fitted laws)", fontsize=10)
     return style.save(fig, out_dir, "law")
+
+
+def residuals_figure(fit: dict, out_dir: Path) -> list[Path]:
+    """log(D_K* / law) against m' for the compared laws, one row per fitted group, colour = d_model."""
+    groups = [g for g in _law_groups(fit) if any(_law_entry(g, n) for n in LAW_STYLES)]
+    if not groups:
+        return []
+    names = list(LAW_STYLES)
+    fig, axes = style.figure(ncols=len(names), nrows=len(groups), width=3.3, height=2.5, sharey=True)
+    for row, g in enumerate(groups):
+        series = g.get("series", [])
+        d_models = sorted({s["key"]["d_model"] for s in series})
+        colors = dict(zip(d_models, style.colors(len(d_models))))
+        for col, name in enumerate(names):
+            ax, law = axes[row, col], _law_entry(g, name)
+            ax.axhline(0.0, color="0.3", lw=0.8)
+            ax.set_xscale("log", base=2)
+            ax.set_title(f"{_group_title(g)}\n{law['formula'] if law else name + ': not fitted'}", fontsize=7.5)
+            if law is None:
+                continue
+            for j, s in enumerate(series):
+                k = s["key"]
+                cov = {"m_edges": np.array([float(k["m_edges"])]), "d_model": np.array([float(k["d_model"])]), "m": np.array([float(k["m"])])}
+                pred = float(_predict(name, law, cov)[0])
+                # dodge d_model values sideways so that their bars do not overlap
+                x = float(k["m_edges"]) * 2.0 ** (0.1 * (d_models.index(k["d_model"]) - (len(d_models) - 1) / 2))
+                color = colors[k["d_model"]]
+                if s["censored"] is None:
+                    r = math.log(s["threshold"] / pred)
+                    err = [[r - math.log(s["lo"] / pred)], [math.log(s["hi"] / pred) - r]]
+                    ax.errorbar([x], [r], yerr=np.maximum(err, 0), fmt="o", color=color, ms=3.5, capsize=2, lw=0.9)
+                elif s.get("bound") is not None:
+                    r = math.log(s["bound"] / pred)
+                    ax.plot([x], [r], "o", mfc="none", mec=color, ms=4.5)
+                    dy = 0.3 if s["censored"] == "above" else -0.3
+                    ax.annotate("", xy=(x, r + dy), xytext=(x, r), arrowprops=dict(arrowstyle="-|>", color=color, lw=0.8, shrinkA=2, shrinkB=0))
+            if row == len(groups) - 1:
+                ax.set_xlabel("m'")
+            if col == 0:
+                ax.set_ylabel("log(D_K* / law)")
+        for dm in d_models:
+            axes[row, 0].plot([], [], "o", color=colors[dm], label=f"d_model={dm}")
+        axes[row, 0].legend(frameon=False, fontsize=6)
+    fig.suptitle("Residuals per setting: a trend in m' is the signature of a wrong law", fontsize=10)
+    return style.save(fig, out_dir, "residuals")
 
 
 def _group_title(g: dict) -> str:
