@@ -337,7 +337,7 @@ EXPERIMENT = experiment.register(
             laws=("n2_over_log", "power", "n2", "n_log_n", "linear"),
             covariates=("n",),
             fit_by=("m", "op", "s", "p", "objective", "balance", "oversample", "lr"),
-            views=("computed", "frac90", "all"),
+            views=("frac90", "all", "computed"),
         ),
         description="one-hidden-layer ReLU MLPs computing sparse Boolean features (arXiv 2409.15318)",
         success_text=success_text,
