@@ -177,8 +177,10 @@ def fit_rows(
     head = groups[0]
     headline_series = [s for g in groups if g.view == head.view for s in g.series]
     labelled = []
+    varying = [k for k in (groups[0].group if groups else {}) if len({repr(g.group.get(k)) for g in groups}) > 1]
     for g in groups:
-        tag = f"[{g.view}{'; ' + group_label(g.group) if g.group else ''}] " if len(groups) > 1 else ""
+        label = group_label({k: g.group[k] for k in varying})
+        tag = f"[{g.view}{'; ' + label if label else ''}] " if len(groups) > 1 else ""
         labelled += [tag + v for v in g.verdicts]
     return dataclasses.replace(head, series=headline_series, verdicts=labelled, groups=groups if len(groups) > 1 else [])
 
@@ -295,8 +297,12 @@ def _common(report: FitReport) -> list[str]:
     n_cens = len(report.series) - n_meas
     out = [f"{len(report.series)} series: {n_meas} capacities measured, {n_cens} censored (bounds)"]
     split = _varying_keys(report.series, report.covariates)
-    if split:
-        out.append(f"series also differ in {', '.join(split)}: the laws are fitted across all of them (one capacity per series)")
+    tied = [k for k in split if _determined_by(report.series, k, report.covariates)]
+    free = [k for k in split if k not in tied]
+    if tied:
+        out.append(f"{', '.join(tied)} {'is' if len(tied) == 1 else 'are'} tied to {', '.join(report.covariates)} (one value per series)")
+    if free:
+        out.append(f"series also differ in {', '.join(free)}: the laws are fitted across all of them (one capacity per series)")
     if report.best is None:
         needed = min(len(laws.get(n).params) for n in (f.name for f in report.laws)) + 1 if report.laws else 2
         out.append(f"not enough capacities to fit a law: {n_meas} measured, the simplest law needs {needed}")
@@ -317,6 +323,16 @@ def _common(report: FitReport) -> list[str]:
         out.append(f"parameter intervals include a bootstrap over seeds through the whole pipeline "
                    f"({report.seeds} seeds: {seeds} distinct resamples)")
     return out
+
+
+def _determined_by(series: Sequence[Threshold], key: str, covariates: Sequence[str]) -> bool:
+    """Whether the series' covariate values fix ``key`` (e.g. d_out = n)."""
+    seen: dict[tuple, str] = {}
+    for s in series:
+        cov = tuple(repr(s.key.get(c)) for c in covariates)
+        if seen.setdefault(cov, repr(s.key.get(key))) != repr(s.key.get(key)):
+            return False
+    return True
 
 
 def setting(report: FitReport) -> tuple[str, bool]:
