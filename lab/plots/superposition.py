@@ -147,9 +147,10 @@ def success_figure(rows: list[dict], fit: dict, out_dir: Path) -> list[Path]:
     ax_f.set_ylabel("fraction of the m' features computed")
     ax_f.set_title("Fraction computed (mean; bars: seeds' range)", fontsize=9)
     ax_n.set_yscale("symlog", base=2, linthresh=1)
+    ax_n.set_ylim(bottom=0)
     ax_n.set_ylabel("features computed")
     ax_n.set_title("Features computed; its max over m' is the capacity", fontsize=9)
-    ax_f.legend(frameon=False, loc="lower left", fontsize=7)
+    ax_f.legend(frameon=False, loc="center left", fontsize=7)
     return style.save(fig, out_dir, "success")
 
 
