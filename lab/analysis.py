@@ -90,10 +90,12 @@ def select(rows: list[dict], where: dict[str, str]) -> list[dict]:
     return chosen
 
 
-def analyze_run(run_dir: str | Path, *, figures_dir: str | Path | None = None, extra: dict | None = None) -> Summary:
+def analyze_run(run_dir: str | Path, *, figures_dir: str | Path | None = None, extra: dict | None = None,
+                prefix: str | None = None) -> Summary:
     """Fit, draw and summarise a finished run; figures go to RUN_DIR/figures.
 
-    With ``figures_dir`` they are also copied there as <kind>-<name> (and the summary lists the copies).
+    With ``figures_dir`` they are also copied there as <prefix>-<name>, the prefix being the kind unless
+    given (e.g. the sweep's name when several sweeps of one kind share a folder); the summary lists the copies.
     """
     from lab import plots
 
@@ -105,7 +107,7 @@ def analyze_run(run_dir: str | Path, *, figures_dir: str | Path | None = None, e
     if figures_dir is not None:
         figures_dir = Path(figures_dir)
         figures_dir.mkdir(parents=True, exist_ok=True)
-        paths = [Path(shutil.copy2(p, figures_dir / f"{kind}-{p.name}")) for p in paths]
+        paths = [Path(shutil.copy2(p, figures_dir / f"{prefix or kind}-{p.name}")) for p in paths]
     return Summary(run_dir=run_dir, kind=kind, fit=fit_dict, figures=tuple(paths), text=summary_text(kind, rows, fit_dict, paths))
 
 

@@ -89,6 +89,7 @@ def figure_caption(kind: str, path: Path) -> str:
     import importlib
 
     stem = path.stem.removeprefix(f"{kind}-")
+    stem = stem.rsplit("-", 1)[-1]  # <kind>-<sweep>-<figure> when several sweeps of a kind share a folder
     for module in (f"lab.plots.{kind}", f"lab.plots.{stem}"):
         try:
             captions = getattr(importlib.import_module(module), "CAPTIONS", {})

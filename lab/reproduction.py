@@ -29,7 +29,7 @@ def packaged_sweeps_dir() -> Path:
 
 SWEEPS_DIR = packaged_sweeps_dir()
 QUICK = ("superposition-quick", "attention-quick")
-STANDARD = ("superposition-standard", "attention-standard")  # in the theorems' regimes, ~1 h on a 2-core CPU
+STANDARD = ("superposition-standard", "superposition-perm-standard", "attention-standard")  # in the theorems' regimes, ~1 h on a 2-core CPU
 PAPER = ("superposition-paper", "attention-paper")
 
 
@@ -96,7 +96,9 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
                           f"{estimate.duration(CPU_LIMIT_S)}); they are sized for a GPU. Run `lab reproduce --quick` "
                           f"for the CPU-sized sweeps, or pass --yes to run the {which} sweeps here anyway")
     run_dirs, figures, timings, extra_figures = [], [], [], []
-    for path in sweep_paths(quick, sweeps_dir, standard):
+    paths = sweep_paths(quick, sweeps_dir, standard)
+    kinds = [_kind(p) for p in paths]
+    for path in paths:
         t0 = time.perf_counter()
         _say(progress, f"== {path.stem}: training")
         result = sweep.run_sweep(path, runs_dir / path.stem, progress=progress)
@@ -106,7 +108,9 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
             extra = overlays.for_run(result.run_dir)
         with live.phase(f"{path.stem}: fit and figures", enabled=progress):
             live.note("fitting thresholds and laws")
-            summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, extra=extra)
+            # several sweeps of one kind: their figures are told apart by the sweep's name
+            prefix = path.stem if kinds.count(_kind(path)) > 1 else None
+            summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, extra=extra, prefix=prefix)
             if extra and "construction_rows" in extra:  # neurons and parameters of the construction vs theory
                 from lab.plots import construction
 
@@ -126,6 +130,12 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
     with live.phase("writing the report", enabled=progress):
         return report.write_report(run_dirs, figures_dir / "report.md", title=command, intro=intro, figures=figures,
                                    command=command)
+
+
+def _kind(path: Path) -> str:
+    import tomllib
+
+    return str(tomllib.loads(path.read_text(encoding="utf-8")).get("kind", path.stem))
 
 
 def _say(on: bool, text: str) -> None:

@@ -28,6 +28,13 @@ def figures(rows: list[dict], fit: dict | None, out_dir: Path, extra: dict | Non
     return capacity_figure(fit, out_dir, extra) + success_figure(rows, fit, out_dir)
 
 
+CAPTIONS = {
+    "capacity": "Left: capacity per width under the headline view, with 95% intervals over seeds, the laws fitted "
+                "to it (drawn over the measured widths) and the naive one-neuron-per-feature baseline in the same "
+                "superposition. Right: every capacity view of the same networks, with its fitted exponent",
+    "success": "Per width, the fraction (left) and the number (right) of the m' features computed against m' "
+               "(mean over seeds; bars: the seeds' range)",
+}
 VIEW_STYLE = {"computed": ("o", "#1f4e79"), "frac90": ("s", "#2e8b57"), "all": ("^", "#c0392b"), "success": ("D", "#6c3483")}
 VIEW_NAME = {"computed": "features computed", "frac90": "m'* with >= 90% computed", "all": "m'* with all computed",
              "success": "m'* under [success]"}
