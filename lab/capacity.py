@@ -29,8 +29,11 @@ import numpy as np
 from lab.thresholds import Threshold, group_series, member_success
 
 
-def _last(v):
-    return v[-1] if isinstance(v, list) else v
+def final(v) -> float:
+    """A metric's value at the end of training (rows hold one value per evaluation point); NaN if absent."""
+    if isinstance(v, list):
+        return float(v[-1]) if v else float("nan")
+    return float("nan") if v is None else float(v)
 
 
 def _ok(row: dict) -> bool:
@@ -48,11 +51,11 @@ class View:
 VIEWS: dict[str, View] = {
     "success": View("success", "the spec's [success] criterion", outcome=member_success),
     "all": View("all", "every one of the m' features computed",
-                outcome=lambda r: _ok(r) and float(_last(r.get("frac_ok", 0.0))) >= 1.0 - 1e-9),
+                outcome=lambda r: _ok(r) and final(r.get("frac_ok", 0.0)) >= 1.0 - 1e-9),
     "frac90": View("frac90", "at least 90% of the m' features computed",
-                   outcome=lambda r: _ok(r) and float(_last(r.get("frac_ok", 0.0))) >= 0.9 - 1e-9),
+                   outcome=lambda r: _ok(r) and final(r.get("frac_ok", 0.0)) >= 0.9 - 1e-9),
     "computed": View("computed", "features computed: the most, over m', that one network computes",
-                     count=lambda r: float(_last(r.get("n_ok", 0.0))) if _ok(r) else 0.0),
+                     count=lambda r: final(r.get("n_ok", 0.0)) if _ok(r) else 0.0),
 }
 
 

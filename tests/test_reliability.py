@@ -23,19 +23,7 @@ ROOT = Path(__file__).parent.parent
 TINY = Path(__file__).parent / "specs" / "tiny.toml"
 GIB = 1 << 30
 
-BASE = """
-kind = "superposition"
-seeds = 2
-[fixed]
-m = 8
-op = "and"
-s = 2
-[sweep]
-n = [4, 8]
-[train]
-steps = 4
-evals = 2
-"""
+from test_spec import BASE  # noqa: E402  (the same small valid spec the spec tests start from)
 
 
 def with_lines(section: str, *lines: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.capacity import final
 from lab.plots import style
 from lab.thresholds import group_series
 
@@ -140,7 +141,7 @@ def success_figure(rows: list[dict], fit: dict, out_dir: Path) -> list[Path]:
         r = np.array(sorted({float(m["m_out"]) for m in members}))
         label = f"n={key.get('n')}" + "".join(f", {f}={key[f]}" for f in fields if f != "n" and len({repr(g[0].get(f)) for g in groups}) > 1)
         for ax, name in ((ax_f, "frac_ok"), (ax_n, "n_ok")):
-            vals = [[_last(m.get(name)) for m in members if float(m["m_out"]) == v] for v in r]
+            vals = [[final(m.get(name)) for m in members if float(m["m_out"]) == v] for v in r]
             mean = np.array([np.nanmean(v) for v in vals])
             lo, hi = np.array([np.nanmin(v) for v in vals]), np.array([np.nanmax(v) for v in vals])
             ax.errorbar(r, mean, yerr=np.maximum([mean - lo, hi - mean], 0.0), fmt="o-", color=color, ms=3.5, lw=1.0, capsize=2, label=label)
@@ -160,8 +161,3 @@ def success_figure(rows: list[dict], fit: dict, out_dir: Path) -> list[Path]:
     ax_f.legend(frameon=False, loc="center left", fontsize=7)
     return style.save(fig, out_dir, "success")
 
-
-def _last(v):
-    if isinstance(v, list):
-        return float(v[-1]) if v else float("nan")
-    return float("nan") if v is None else float(v)
