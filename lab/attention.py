@@ -224,6 +224,15 @@ def mlogm_over_d(m_edges: float, d_model: float) -> float:
     return m_edges * math.log(m_edges) / d_model
 
 
+def success_text(success: Mapping[str, Any]) -> str:
+    """The criterion in words, for reports."""
+    eps = float(success.get("epsilon", Criterion().epsilon))
+    samples = int(success.get("samples", Criterion().samples))
+    return (f"a member recognises its graph when, on {samples} held-out contexts, recovery = min(exact neighbour sets "
+            f"over queries that have neighbours in the context, empty sets over queries that have none) is at least "
+            f"{1 - eps:g} (ε = {eps:g}); neither the all-empty nor an always-edge predictor passes")
+
+
 EXPERIMENT = experiment.register(
     experiment.Experiment(
         name="attention",
@@ -245,5 +254,6 @@ EXPERIMENT = experiment.register(
             fit_by=("model", "h", "compression"),
         ),
         description="single-layer attention recognising relational graphs (arXiv 2509.22840)",
+        success_text=success_text,
     )
 )
