@@ -1,1 +1,4 @@
-"""Throughput benchmarks of lab (the code lives in lab.bench so that `lab bench` runs it too)."""
+"""Throughput benchmarks of lab: the harness (benchmarks.harness), its peers and its results.
+
+`lab bench` (from a source checkout) and `python -m benchmarks` run the same harness.
+"""

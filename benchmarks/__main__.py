@@ -2,6 +2,6 @@
 
 import sys
 
-from lab.bench import main
+from benchmarks.harness import main
 
 sys.exit(main(sys.argv[1:]))

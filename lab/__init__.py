@@ -48,7 +48,7 @@ _EXPORTS = {
     "Analysis": "lab.experiment",
     "kinds": "lab.experiment",
     "TrainConfig": "lab.training",
-    "Criterion": "lab.criterion",
+    "Criterion": "lab.experiments.superposition.scoring",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -17,6 +17,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lab import experiment, labels, store
 
@@ -32,31 +33,49 @@ class Summary:
     text: str = ""  # the short human summary printed by `lab run`
 
 
-def fit_and_write(run_dir: str | Path, where: dict[str, str] | None = None, *, partial: bool = False):
-    """Fit thresholds and laws of a run; write RUN_DIR/fit.json and RUN_DIR/thresholds.csv.
+@dataclass(frozen=True)
+class Fitted:
+    """What ``fit_and_write`` fitted and wrote."""
+
+    report: Any  # lab.fit.FitReport
+    fit: dict  # the fit.json content
+    path: Path  # RUN_DIR/fit[-<where>].json; thresholds[-<where>].csv beside it
+
+
+def fit_and_write(run_dir: str | Path, where: dict[str, str] | None = None, *, partial: bool = False,
+                  rows: list[dict] | None = None, meta: dict | None = None, **fit_options):
+    """Fit thresholds and laws of a run; write RUN_DIR/fit.json and RUN_DIR/thresholds.csv (the one
+    writer of both files).
 
     ``where`` fits only the rows whose fields equal the given values (compared as text, e.g.
     {"model": "bilinear", "h": "1"}) and writes fit-<field>=<value>,....json / thresholds-....csv
-    instead. Returns the lab.fit.FitReport (its ``table()`` is what `lab fit` prints).
+    instead. Returns a ``Fitted``: the lab.fit.FitReport (its ``table()`` is what `lab fit` prints),
+    the fit.json content and the path written.
 
     A run whose members do not all have rows yet is refused (store.IncompleteRun) unless
     ``partial``; a partial fit says so in fit.json ("partial": {"members", "of", "warning"}).
+    fit.json also records the run's [success] settings ("success"), which the figures draw.
+    ``rows``/``meta``: the run's, when the caller has them (not re-read); ``fit_options`` go to
+    lab.fit.fit_rows (n_boot, pipeline_boot, ...).
     """
     from lab import fit
 
     run_dir = Path(run_dir)
-    kind = store.read_meta(run_dir)["kind"]
+    meta = meta or store.read_meta(run_dir)
     landed, total = store.require_complete(run_dir, partial, "fit")
-    rows = select(store.load_rows(run_dir), where or {})
-    report = fit.fit_rows(kind, rows)
+    rows = select(store.load_rows(run_dir) if rows is None else rows, where or {})
+    report = fit.fit_rows(meta["kind"], rows, **fit_options)
     fit_dict = report.to_dict()
+    if "identity" in meta:
+        fit_dict["success"] = meta["identity"]["success"]
     if landed < total:
         fit_dict["partial"] = {"members": landed, "of": total,
                                "warning": f"partial run: fitted from {landed} of {total} members; thresholds may move"}
     suffix = where_suffix(where, rows)
-    store.atomic_write(run_dir / f"fit{suffix}.json", json.dumps(fit_dict, indent=2, sort_keys=True, default=_jsonable))
+    path = run_dir / f"fit{suffix}.json"
+    store.atomic_write(path, json.dumps(fit_dict, indent=2, sort_keys=True, default=_jsonable))
     store.atomic_write(run_dir / f"thresholds{suffix}.csv", thresholds_csv(fit_dict))
-    return report
+    return Fitted(report, fit_dict, path)
 
 
 def where_suffix(where: dict[str, str] | None, rows: list[dict]) -> str:
@@ -90,20 +109,22 @@ def select(rows: list[dict], where: dict[str, str]) -> list[dict]:
     return chosen
 
 
-def analyze_run(run_dir: str | Path, *, figures_dir: str | Path | None = None, extra: dict | None = None,
-                prefix: str | None = None) -> Summary:
+def analyze_run(run_dir: str | Path, *, figures_dir: str | Path | None = None, overlay: dict | None = None,
+                prefix: str | None = None, rows: list[dict] | None = None, meta: dict | None = None) -> Summary:
     """Fit, draw and summarise a finished run; figures go to RUN_DIR/figures.
 
     With ``figures_dir`` they are also copied there as <prefix>-<name>, the prefix being the kind unless
     given (e.g. the sweep's name when several sweeps of one kind share a folder); the summary lists the copies.
+    ``overlay``: the run's constructions (lab.overlays.for_run); ``rows``/``meta``: the run's, if at hand.
     """
     from lab import plots
 
     run_dir = Path(run_dir)
-    kind = store.read_meta(run_dir)["kind"]
-    fit_dict = fit_and_write(run_dir).to_dict()
-    rows = store.load_rows(run_dir)
-    paths = plots.make_figures(kind, rows, fit_dict, run_dir / "figures", extra=extra)
+    meta = meta or store.read_meta(run_dir)
+    kind = meta["kind"]
+    rows = store.load_rows(run_dir) if rows is None else rows
+    fit_dict = fit_and_write(run_dir, rows=rows, meta=meta).fit
+    paths = plots.make_figures(kind, rows, fit_dict, run_dir / "figures", overlay=overlay)
     if figures_dir is not None:
         figures_dir = Path(figures_dir)
         figures_dir.mkdir(parents=True, exist_ok=True)

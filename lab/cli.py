@@ -20,7 +20,7 @@ def _spec_path(text: str) -> str:
     """A spec file, or the name of a sweep shipped with lab (e.g. superposition-quick)."""
     if Path(text).exists() or "/" in text:
         return text
-    from lab.reproduction import packaged_sweeps_dir
+    from lab.experiment import packaged_sweeps_dir
 
     packaged = packaged_sweeps_dir() / (text if text.endswith(".toml") else f"{text}.toml")
     return str(packaged) if packaged.exists() else text
@@ -77,13 +77,13 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_fit(args) -> int:
-    from lab import analysis, store
+    from lab import analysis
 
     where = dict(_key_value(w) for w in args.where)
-    report = analysis.fit_and_write(args.run_dir, where=where, partial=args.partial)
-    print(report.table())
-    suffix = analysis.where_suffix(where, analysis.select(store.load_rows(args.run_dir), where)) if where else ""
-    print(f"wrote {Path(args.run_dir) / f'fit{suffix}.json'} and thresholds{suffix}.csv")
+    fitted = analysis.fit_and_write(args.run_dir, where=where, partial=args.partial)
+    print(fitted.report.table())
+    csv_name = fitted.path.name.replace("fit", "thresholds", 1).removesuffix(".json") + ".csv"
+    print(f"wrote {fitted.path} and {csv_name}")
     return 0
 
 
@@ -119,24 +119,35 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_construct(args) -> int:
-    from lab import construction
+    from lab.experiments.superposition import construct
 
-    return construction.run(args) or 0
+    return construct.run(args) or 0
 
 
 def _cmd_bench(args) -> int:
-    from lab import bench
-
-    return bench.run(args, command=args.command_line) or 0
+    return benchmark_harness().run(args, command=args.command_line) or 0
 
 
-# The names of lab.bench.BENCHMARKS, repeated here so that `lab bench --help` needs no jax (a test
+def benchmark_harness():
+    """benchmarks.harness of the source checkout this lab runs from (benchmarks/ is not installed)."""
+    import importlib
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "harness.py").is_file():
+        raise SystemExit("lab bench: the benchmarks live in a source checkout (benchmarks/ beside lab/); "
+                         "clone the repository and install it with `pip install -e .`")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("benchmarks.harness")
+
+
+# The names of benchmarks.harness.BENCHMARKS, repeated here so that `lab bench --help` needs no jax (a test
 # checks that they agree).
 BENCHMARKS = ("peak", "population", "peers", "sweep", "scaling", "devices")
 
 
 def add_construct_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options of `lab construct` (lab.construction.main parses the same)."""
+    """The options of `lab construct` (lab.experiments.superposition.construction.main parses the same)."""
     p.add_argument("--m", type=int, default=64, help="input features (default: %(default)s)")
     p.add_argument("--s", type=int, default=3,
                    help="exactly s inputs are active; 0 for Bernoulli inputs, then give --p (default: %(default)s)")
@@ -151,10 +162,10 @@ def add_construct_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentPars
     p.add_argument("--scheme", choices=("auto", "hybrid", "code", "dedicated"), default="auto",
                    help="construction: one dedicated neuron per output, a random sparse code, or a code with dedicated "
                    "repairs; auto = dedicated when n >= m', else hybrid (default: %(default)s)")
-    # The criterion's defaults live in lab.criterion.Criterion alone (None here means: use them).
+    # The criterion's defaults live in lab.experiments.superposition.scoring.Criterion alone (None here means: use them).
     p.add_argument("--epsilon", type=float, default=None,
                    help="bound on each output's false-negative rate, false-positive rates and 1 - precision "
-                   "(default: the success criterion's, lab.criterion.Criterion.epsilon)")
+                   "(default: the success criterion's, lab.experiments.superposition.scoring.Criterion.epsilon)")
     p.add_argument("--fraction", type=float, default=None,
                    help="fraction of the m' outputs that must be computed for success (default: the criterion's)")
     p.add_argument("--samples", type=int, default=None,
@@ -166,7 +177,7 @@ def add_construct_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentPars
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options of `lab bench` (lab.bench.main parses the same)."""
+    """The options of `lab bench` (benchmarks.harness.main parses the same)."""
     p.add_argument("--quick", action="store_true", help="shorter timings, skip the end-to-end sweep")
     p.add_argument("--only", action="append", default=None, metavar="NAME",
                    help=f"run only these benchmarks (repeatable or comma-separated): {', '.join(BENCHMARKS)}")

@@ -22,7 +22,6 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lab import experiment
-from lab.criterion import Criterion
 from lab.training import TrainConfig
 
 
@@ -59,14 +58,14 @@ def group_size(members_per_device: int, bytes_per_member: int, platform: str | N
 
 
 @functools.lru_cache(maxsize=64)
-def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, criterion: Criterion, n_devices: int, group: int | None = None):
+def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, success: Any, n_devices: int, group: int | None = None):
     """Compiled-on-first-call program training a population of one bucket's members.
 
     ``group``: members vmapped together per device (default ``group_size``); like the chunk size,
     it can change a member's last float bits (see lab.sweep).
     """
     exp = experiment.get(kind)
-    train = exp.make_train(dict(shape), train_cfg, criterion)
+    train = exp.make_train(dict(shape), train_cfg, success)
     sharding = NamedSharding(population_mesh(), PartitionSpec("pop"))
 
     def run(keys, hyper):
@@ -74,7 +73,7 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
 
     def metrics_only(keys, hyper):
         p = keys.shape[0]
-        g = group or group_size(p // n_devices, exp.bytes_per_member(dict(shape), train_cfg, criterion))
+        g = group or group_size(p // n_devices, exp.bytes_per_member(dict(shape), train_cfg, success))
         if g >= p // n_devices:
             return run(keys, hyper)
         per_device = jax.tree.map(lambda a: a.reshape(n_devices, p // n_devices, *a.shape[1:]), (keys, hyper))
@@ -82,6 +81,12 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
         return jax.tree.map(lambda a: a.reshape(p, *a.shape[2:]), out)
 
     return jax.jit(metrics_only, in_shardings=(sharding, sharding), out_shardings=sharding), sharding
+
+
+def member_key(exp: experiment.Experiment, member) -> jax.Array:
+    """The member's root PRNG key: its seed folded with its task identity."""
+    ident = ",".join(f"{f}={getattr(member, f)!r}" for f in exp.identity)
+    return jax.random.fold_in(jax.random.key(member.seed), experiment.stable_hash(f"{exp.name}:{ident}"))
 
 
 def hyper_arrays(exp: experiment.Experiment, members: list) -> dict[str, jax.Array]:
@@ -94,11 +99,11 @@ def hyper_arrays(exp: experiment.Experiment, members: list) -> dict[str, jax.Arr
     return out
 
 
-def train_population(exp: experiment.Experiment, shape, members: list, train_cfg: TrainConfig, criterion: Criterion) -> dict[str, np.ndarray]:
+def train_population(exp: experiment.Experiment, shape, members: list, train_cfg: TrainConfig, success: Any) -> dict[str, np.ndarray]:
     """Train ``members`` (all of one bucket shape) in one program call; metrics as numpy, (P, ...)."""
     n_dev = len(jax.local_devices())
-    program, sharding = population_program(exp.name, tuple(shape), train_cfg, criterion, n_dev)
-    keys = jnp.stack([experiment.member_key(exp, m) for m in members])
+    program, sharding = population_program(exp.name, tuple(shape), train_cfg, success, n_dev)
+    keys = jnp.stack([member_key(exp, m) for m in members])
     hyper = hyper_arrays(exp, members)
     keys, hyper = jax.device_put((keys, hyper), sharding)
     metrics = program(keys, hyper)

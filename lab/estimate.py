@@ -87,7 +87,7 @@ def population(bucket: Bucket, spec: Spec, devices: int) -> int:
     from lab import engine
 
     per_device = bucket.chunk // devices
-    group = engine.group_size(per_device, spec.experiment.bytes_per_member(bucket.shape_dict, spec.train, spec.criterion))
+    group = engine.group_size(per_device, spec.experiment.bytes_per_member(bucket.shape_dict, spec.train, spec.success))
     return max(2, group) * devices
 
 
@@ -103,9 +103,9 @@ def measure(spec: Spec, bucket: Bucket, devices: int) -> Timing:
     for evals in (1, 2):
         cfg = dataclasses.replace(spec.train, steps=steps, evals=evals, loss_every=min(spec.train.loss_every, steps))
         t0 = time.perf_counter()
-        engine.train_population(exp, bucket.shape, members, cfg, spec.criterion)
+        engine.train_population(exp, bucket.shape, members, cfg, spec.success)
         t1 = time.perf_counter()
-        engine.train_population(exp, bucket.shape, members, cfg, spec.criterion)
+        engine.train_population(exp, bucket.shape, members, cfg, spec.success)
         run_s.append(time.perf_counter() - t1)
         compile_s.append(max(t1 - t0 - run_s[-1], 0.0))
     eval_s = max(run_s[1] - run_s[0], 0.0) / p
@@ -126,7 +126,7 @@ def calibrate(spec: Spec, plan: Plan, *, use_cache: bool = True) -> list[Timing]
     timings = []
     for bucket in ends:
         key = json.dumps([spec.kind, device_name(), repr(bucket.shape), dataclasses.asdict(spec.train),
-                          dataclasses.asdict(spec.criterion), population(bucket, spec, plan.devices)], default=str)
+                          dataclasses.asdict(spec.success), population(bucket, spec, plan.devices)], default=str)
         if key not in cache:
             cache[key] = dataclasses.asdict(measure(spec, bucket, plan.devices))
         timings.append(Timing(**cache[key]))

@@ -1,9 +1,23 @@
-"""The registry of experiment kinds: what the sweep engine needs to know about a kind.
+"""Experiment kinds: everything the lab knows about a kind, in one object, and where kinds come from.
 
-A kind is a frozen dataclass of per-member settings plus a ``make_train`` that builds, for one
-bucket (the static settings shared by its members and the padded maxima), a pure
-``train(member_key, hyper) -> (params, metrics)`` of ONE member. The engine (lab.engine) vmaps,
-jits and shards it. Adding a kind = one module defining an ``Experiment`` and calling ``register``.
+A kind is an ``Experiment``: a frozen dataclass of per-member settings (``member``), the type of its
+``[success]`` settings, a ``make_train`` that builds, for one bucket (the static settings shared by
+its members and the padded maxima), a pure ``train(member_key, hyper) -> (params, metrics)`` of ONE
+member (lab.engine vmaps, jits and shards it), its cost and memory model, how its rows become
+capacity thresholds and which laws are tested (``Analysis``), and optionally its verdicts, figures,
+overlays (constructions and baselines measured at a run's settings) and the sweeps it ships.
+
+Kinds are discovered, not listed here (``kinds()``):
+- the modules of the package ``lab.experiments`` (the built-in kinds: one sub-package each);
+- the entry points of group ``lab.kinds`` of installed distributions, so a kind can live in a
+  user's own package: ``[project.entry-points."lab.kinds"] mykind = "mypkg.mykind:EXPERIMENT"``;
+- modules named in the environment variable ``LAB_KINDS`` (comma-separated), for a kind that is
+  not installed (e.g. ``LAB_KINDS=mykind lab run mykind-quick.toml`` with mykind.py on sys.path);
+- ``register(exp)`` called by any code that has an Experiment at hand (e.g. a test).
+A discovered module exposes its kind as the module attribute ``EXPERIMENT``.
+
+This module imports neither jax nor a kind: the analysis (lab fit, lab report) stays light, and a
+kind's module may keep its jax code behind functions that import it when training starts.
 
 Field roles:
 - ``traced``: scalars that vary inside one program (passed per member as arrays), e.g. lr;
@@ -16,14 +30,21 @@ Field roles:
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import os
+import pkgutil
 import zlib
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import jax
+if TYPE_CHECKING:  # pragma: no cover
+    from lab.fit import FitReport
+    from lab.train_config import TrainConfig
 
-from lab.criterion import Criterion
-from lab.training import TrainConfig
+ENTRY_POINTS = "lab.kinds"  # entry-point group of kinds in other packages
+ENV = "LAB_KINDS"  # comma-separated modules to import as kinds
+LEVELS = ("quick", "standard", "paper")  # the sweeps a kind ships, by size (lab reproduce)
 
 
 @dataclass(frozen=True)
@@ -33,7 +54,7 @@ class Analysis:
     resource: str  # the swept quantity whose threshold is measured (x axis of success)
     direction: str  # "decreasing": capacity = largest resource that works; "increasing": smallest
     series: tuple[str, ...]  # fields identifying one threshold series
-    laws: tuple[str, ...]  # lab.laws registry names
+    laws: tuple[str, ...]  # names of candidate laws (lab.laws.register), compared by QAIC
     covariates: tuple[str, ...]  # series fields that the laws take
     # series fields whose groups get laws of their own (e.g. model and heads): a law is fitted
     # across the series of one group, never across groups that the theory does not tie together
@@ -42,23 +63,63 @@ class Analysis:
     # first is the headline one. "success" is the spec's [success] criterion.
     views: tuple[str, ...] = ("success",)
 
+    def __post_init__(self):
+        if self.direction not in ("increasing", "decreasing"):
+            raise ValueError(f"direction must be 'increasing' or 'decreasing', got {self.direction!r}")
+        missing = [c for c in self.covariates if c not in self.series]
+        if missing:
+            raise ValueError(f"covariates {missing} are not series fields {self.series}")
+
 
 @dataclass(frozen=True)
 class Experiment:
+    """One experiment kind, whole (module docstring)."""
+
     name: str
     member: type  # frozen dataclass with a field ``seed``
+    success: type  # frozen dataclass of the [success] settings (all fields defaulted); unknown keys are refused
     traced: tuple[str, ...]
     padded: tuple[str, ...]
     identity: tuple[str, ...]
-    make_train: Callable[[Mapping[str, Any], TrainConfig, Criterion], Callable]
+    make_train: Callable[[Mapping[str, Any], TrainConfig, Any], Callable]  # (static, train, success) -> train
     cost: Callable[[Mapping[str, Any]], float]  # relative compute of a member (or padded maxima)
-    bytes_per_member: Callable[[Mapping[str, Any], TrainConfig, Criterion], int]
+    bytes_per_member: Callable[[Mapping[str, Any], TrainConfig, Any], int]  # (shape, train, success) -> bytes
     row_metrics: Callable[[Any, dict], dict]  # (member, its metrics as numpy) -> JSON-able dict
     analysis: Analysis
     description: str = ""
-    # The success criterion in the kind's own words, from the spec's [success] settings (a dict:
-    # epsilon, fraction, ...), for reports; None: a generic sentence (lab.report.success_text).
-    success_text: Callable[[Mapping[str, Any]], str] | None = None
+    # The success criterion in the kind's own words, from its success settings, for reports.
+    success_text: Callable[[Any], str] | None = None
+    # Sentences that set the fit against the theory: (lab.fit.FitReport) -> list of str.
+    verdicts: Callable[[FitReport], list[str]] | None = None
+    # Figures: (rows, fit dict, out_dir, overlay or None) -> written paths (PNG+PDF pairs); None: the
+    # lab's generic figures only (lab.plots). ``captions``: figure stem -> caption for reports.
+    figures: Callable[[list[dict], dict, Path, dict | None], list[Path]] | None = None
+    captions: Mapping[str, str] = field(default_factory=dict)
+    # Constructions and baselines measured at a run's own settings, for its figures: (rows,
+    # success settings) -> JSON-able dict, handed to ``figures`` as ``overlay`` (cached per run).
+    overlay: Callable[[list[dict], Any], dict] | None = None
+    # Sweep specs the kind ships, by level (LEVELS): file stems found in ``sweeps_dir``.
+    sweeps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sweeps_dir: Path | None = None
+    order: int = 100  # where the kind comes in `lab reproduce` and its report (then by name)
+
+    def __post_init__(self):
+        fields = set(self.fields())
+        if "seed" not in fields:
+            raise ValueError(f"kind {self.name!r}: its member {self.member.__name__} needs a field 'seed'")
+        roles = [*self.traced, *self.padded, *self.identity, *self.analysis.series]
+        unknown = sorted({f for f in roles if f not in fields} - set(self.derived_fields))
+        if unknown:
+            raise ValueError(f"kind {self.name!r}: fields {unknown} are not fields of {self.member.__name__}")
+        bad = [level for level in self.sweeps if level not in LEVELS]
+        if bad:
+            raise ValueError(f"kind {self.name!r}: sweep levels {bad}; allowed: {LEVELS}")
+
+    @property
+    def derived_fields(self) -> tuple[str, ...]:
+        """Series fields that rows carry beyond the member's own (its class attribute ``DERIVED``;
+        row_metrics adds them to each row)."""
+        return tuple(getattr(self.member, "DERIVED", ()))
 
     def fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self.member))
@@ -67,41 +128,109 @@ class Experiment:
         skip = set(self.traced) | set(self.padded) | {"seed"}
         return tuple(f for f in self.fields() if f not in skip)
 
+    def success_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self.success))
+
+    def sweep_paths(self, level: str) -> list[Path]:
+        """The spec files of the kind's ``level`` sweeps."""
+        base = self.sweeps_dir if self.sweeps_dir is not None else packaged_sweeps_dir()
+        return [Path(base) / f"{name}.toml" for name in self.sweeps.get(level, ())]
+
+
+def packaged_sweeps_dir() -> Path:
+    """The lab's sweep specs: sweeps/ of a source checkout, else the copy installed with the package.
+
+    pyproject.toml ships sweeps/*.toml as package data in lab/sweeps/, so an installed wheel finds
+    them there; a checkout (editable install) reads the sweeps/ folder beside lab/.
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "sweeps"
+    return installed if installed.is_dir() else here.parent / "sweeps"
+
 
 _REGISTRY: dict[str, Experiment] = {}
+_DISCOVERED = False
 
 
 def register(exp: Experiment) -> Experiment:
+    """Add (or replace) a kind; returns it, so a module can write ``EXPERIMENT = register(...)``."""
+    if not isinstance(exp, Experiment):
+        raise TypeError(f"register() takes an Experiment, got {type(exp).__name__}")
     _REGISTRY[exp.name] = exp
     return exp
 
 
+def unregister(name: str) -> None:
+    """Remove a kind (tests that register a temporary one)."""
+    _REGISTRY.pop(name, None)
+
+
 def get(name: str) -> Experiment:
-    _load_builtin()
+    discover()
     if name not in _REGISTRY:
-        raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(_REGISTRY)}")
+        raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(_REGISTRY)} (lab.experiment: "
+                       f"kinds come from lab.experiments, the {ENTRY_POINTS!r} entry points and ${ENV})")
     return _REGISTRY[name]
 
 
 def kinds() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    """Names of every known kind, in the order of ``Experiment.order``, then by name."""
+    discover()
+    return sorted(_REGISTRY, key=lambda k: (_REGISTRY[k].order, k))
 
 
-def _load_builtin() -> None:
-    import lab.attention  # noqa: F401  (each built-in kind registers itself)
-    import lab.superposition  # noqa: F401
+def discover(refresh: bool = False) -> None:
+    """Import every kind module (module docstring); each registers its ``EXPERIMENT``."""
+    global _DISCOVERED
+    if _DISCOVERED and not refresh:
+        return
+    _DISCOVERED = True
+    import lab.experiments
+
+    modules = [f"lab.experiments.{m.name}" for m in pkgutil.iter_modules(lab.experiments.__path__)]
+    modules += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
+    for module in modules:
+        _adopt(importlib.import_module(module), module)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINTS):
+        exp = ep.load()
+        _adopt(exp, f"entry point {ep.name} = {ep.value}")
+
+
+def _adopt(obj, where: str) -> None:
+    exp = getattr(obj, "EXPERIMENT", obj)
+    if not isinstance(exp, Experiment):
+        raise TypeError(f"{where}: not an experiment kind (expected an Experiment or a module with EXPERIMENT)")
+    _REGISTRY.setdefault(exp.name, exp)
+
+
+def levels_paths(level: str, names: Sequence[str] | None = None) -> list[Path]:
+    """The sweep specs of ``level`` of every kind (or of ``names``), in kind order."""
+    return [p for k in (names or kinds()) for p in get(k).sweep_paths(level)]
+
+
+def lazy(target: str) -> Callable:
+    """The function ``"package.module:name"``, imported when first called.
+
+    A kind's plain module hands these to its Experiment (make_train, figures, overlay), so that
+    discovering the kind (and `lab fit`, `lab report`) imports neither jax nor matplotlib.
+    """
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ValueError(f"lazy({target!r}): expected 'package.module:function'")
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"{target} (imported when called)"
+    return call
 
 
 def stable_hash(text: str) -> int:
     """A 31-bit hash that is the same on every machine and Python process."""
     return zlib.crc32(text.encode()) & 0x7FFFFFFF
-
-
-def member_key(exp: Experiment, member) -> jax.Array:
-    """The member's root PRNG key: its seed folded with its task identity."""
-    ident = ",".join(f"{f}={getattr(member, f)!r}" for f in exp.identity)
-    return jax.random.fold_in(jax.random.key(member.seed), stable_hash(f"{exp.name}:{ident}"))
 
 
 def member_id(member) -> str:

@@ -2,7 +2,7 @@
 
     report = fit_run("runs/superposition-quick")   # or fit_rows("superposition", rows)
     print(report.table())
-    write_fit("runs/superposition-quick")          # RUN_DIR/fit.json
+    lab.analysis.fit_and_write("runs/superposition-quick")   # RUN_DIR/fit.json, thresholds.csv
 
 Capacities come from lab.thresholds (threshold views) and lab.capacity (count views); law fits and
 comparisons from lab.laws. Laws are fitted separately in each group of the kind's
@@ -16,25 +16,22 @@ theory does not tie together. Statistics that a referee asks for:
   and refits the law; the reported interval is the hull of this and of the threshold-noise
   bootstrap (lab.laws.fit_law), and the number of distinct seed multisets is reported with it.
 
-Verdicts state what the data show relative to the theory: for superposition the measured exponent
-against n²/log n, n² and n log n, and whether the setting is one in which the bound applies
-(arXiv 2409.15318); for attention the constant of D_K·d_model/(m' log m') and the competing laws
-(arXiv 2509.22840).
+Verdicts state what the data show relative to the theory: ``common`` for every kind, then the
+kind's own (``Experiment.verdicts``, e.g. lab.experiments.superposition.verdicts).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from lab import capacity, experiment, laws, store
-from lab.thresholds import Threshold, fit_thresholds, group_series, series_fields
+from lab.thresholds import Threshold, fit_thresholds, series_fields
 
 SEPARATE = 2.0  # ΔQAIC below which two laws are not told apart
 
@@ -250,35 +247,21 @@ def fit_run(run_dir: str | Path, **kwargs) -> FitReport:
     return fit_rows(meta["kind"], rows, **kwargs)
 
 
-def write_fit(run_dir: str | Path, report: FitReport | None = None, **kwargs) -> Path:
-    """Write RUN_DIR/fit.json (fitting first unless ``report`` is given)."""
-    report = report or fit_run(run_dir, **kwargs)
-    path = Path(run_dir) / "fit.json"
-    store.atomic_write(path, json.dumps(report.to_dict(), indent=2, default=_json_default) + "\n")
-    return path
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
 # ------------------------------------------------------------------------------------- verdicts
 
 
-def _law(report: FitReport, name: str) -> laws.LawFit | None:
+def law_fit(report: FitReport, name: str) -> laws.LawFit | None:
     return next((f for f in report.laws if f.name == name and f.converged), None)
 
 
-def _interval(f: laws.LawFit, p: str) -> str:
+def interval_text(f: laws.LawFit, p: str) -> str:
     v, lo, hi = f.params[p]
     return f"{v:.3g} [{lo:.3g}, {hi:.3g}]"
 
 
 def compare_laws(report: FitReport, names: Sequence[str]) -> str:
     """One sentence ranking the named laws by QAIC, saying where the data cannot separate them."""
-    fits = sorted((f for f in (_law(report, n) for n in names) if f is not None), key=_score)
+    fits = sorted((f for f in (law_fit(report, n) for n in names) if f is not None), key=_score)
     if len(fits) < 2:
         return ""
     top, rest = fits[0], fits[1:]
@@ -292,12 +275,14 @@ def compare_laws(report: FitReport, names: Sequence[str]) -> str:
     return text
 
 
-def _common(report: FitReport) -> list[str]:
+def common(report: FitReport) -> list[str]:
+    """What any kind's fit says: series measured and censored, how series differ, the best law by
+    QAIC, a poor fit's overdispersion and the seed bootstrap (kinds' verdicts start with these)."""
     n_meas = sum(s.censored is None for s in report.series)
     n_cens = len(report.series) - n_meas
     out = [f"{len(report.series)} series: {n_meas} capacities measured, {n_cens} censored (bounds)"]
     split = _varying_keys(report.series, report.covariates)
-    tied = [k for k in split if _determined_by(report.series, k, report.covariates)]
+    tied = [k for k in split if determined_by(report.series, k, report.covariates)]
     free = [k for k in split if k not in tied]
     if tied:
         out.append(f"{', '.join(tied)} {'is' if len(tied) == 1 else 'are'} tied to {', '.join(report.covariates)} (one value per series)")
@@ -325,7 +310,7 @@ def _common(report: FitReport) -> list[str]:
     return out
 
 
-def _determined_by(series: Sequence[Threshold], key: str, covariates: Sequence[str]) -> bool:
+def determined_by(series: Sequence[Threshold], key: str, covariates: Sequence[str]) -> bool:
     """Whether the series' covariate values fix ``key`` (e.g. d_out = n)."""
     seen: dict[tuple, str] = {}
     for s in series:
@@ -335,94 +320,8 @@ def _determined_by(series: Sequence[Threshold], key: str, covariates: Sequence[s
     return True
 
 
-def setting(report: FitReport) -> tuple[str, bool]:
-    """The superposition setting of a group's series, and whether the O(n²/log n) bound applies to it."""
-    d_out = {s.key.get("d_out") for s in report.series}
-    d_in = {s.key.get("d") for s in report.series}
-    raw_out = None in d_out
-    if raw_out:
-        return ("outputs are m' separate units, so the readout alone holds n·m' weights and the "
-                "n²/log n counting bound does not bind: not a test of the bound", False)
-    tied = all(s.key.get("d_out") is not None and float(s.key["d_out"]) <= float(s.key["n"]) * 1.0001 for s in report.series)
-    where = "inputs and outputs" if None not in d_in else "outputs"
-    if tied:
-        return (f"{where} in superposition with d_out <= n: the network has O(n²) weights, the regime "
-                "of the O(n²/log n) bound (arXiv 2409.15318)", True)
-    return (f"{where} in superposition, but d_out grows faster than n here: the O(n²) weight count "
-            "behind the bound does not hold; not a test of the bound", False)
-
-
-def _superposition(report: FitReport) -> list[str]:
-    text, applies = setting(report)
-    out = [f"setting: {text}"] + _common(report)
-    ranking = compare_laws(report, ("n2_over_log", "n2", "n_log_n", "linear"))
-    if ranking:
-        out.append(ranking)
-    power = _law(report, "power")
-    if power is None:
-        return out
-    a, lo, hi = power.params["alpha"]
-    ns = sorted({float(s.key["n"]) for s in report.series if s.censored is None})
-    # local slope of n²/log n over the measured widths: d log(n²/log n)/d log n = 2 − 1/log n
-    slope = float(np.polyfit(np.log(ns), np.log(np.square(ns) / np.log(ns)), 1)[0]) if len(ns) > 1 else 2.0
-    out.append(f"exponent α = {a:.3g} [{lo:.3g}, {hi:.3g}] (power law c·n^α, interval width {hi - lo:.2f}); "
-               f"n²/log n has local slope {slope:.2f} over the measured widths, n² 2, n log n about 1.3")
-    if not applies:
-        out.append("the exponent describes what training reaches in this setting; it is not evidence for or against the bound")
-    elif lo > 2:
-        out.append("α above 2: capacity grows faster than the O(n²/log n) upper bound allows asymptotically: the bound is contradicted at these sizes")
-    elif hi < slope:
-        out.append("α below the bound's slope: trained networks stay within the O(n²/log n) bound and fall increasingly short of it")
-    else:
-        out.append("α is consistent with the bound's slope: trained networks reach capacity growing like the O(n²/log n) bound")
-    return out
-
-
-def _attention(report: FitReport) -> list[str]:
-    keys = [s.key for s in report.series]
-    vals = lambda f: sorted({k.get(f) for k in keys if k.get(f) is not None}, key=float)  # noqa: E731
-    comp = {float(k.get("compression") or float(k["m"]) / float(k["d_model"])) for k in keys}
-    models = sorted({str(k.get("model")) for k in keys})
-    where = ("uncompressed (m = d_model, orthonormal embeddings): any score matrix of rank D_K is reachable, "
-             "D_K = d_model is exact for every graph and D_K = 2 for out-degree 1 (lab.attention_construction), so "
-             "thresholds measure what training finds, not the counting bound: not a test of the law"
-             if comp == {1.0} else
-             f"compressed (m/d_model = {', '.join(f'{c:g}' for c in sorted(comp))}: items share directions), the law's regime"
-             if 1.0 not in comp else
-             f"m/d_model = {', '.join(f'{c:g}' for c in sorted(comp))} fitted together: uncompressed series (not a test of "
-             "the law) mixed with compressed ones")
-    graphs = sorted({str(k.get("graph")) for k in keys})
-    degree = f", out-degree {', '.join(str(d) for d in vals('degree'))}" if vals("degree") else ""
-    out = [f"setting: {'/'.join(models)} scorer, h = {', '.join(str(h) for h in vals('h'))}, {where}; {'/'.join(graphs)} graphs"
-           f"{degree}, d_model = {', '.join(str(d) for d in vals('d_model'))}, m' = {vals('m_edges')[0]}-{vals('m_edges')[-1]}"
-           if keys else "setting: no series"]
-    out += _common(report)
-    if report.series and all(s.censored == "above" for s in report.series):
-        out.append("every series needs more than the largest D_K swept: no usable key dimension (D_K <= d_model) "
-                   "recovered these graphs in training, a lower bound on D_K* only")
-    mlog, info, lin = _law(report, "mlogm_over_d"), _law(report, "info_over_d"), _law(report, "m_over_d")
-    if mlog is not None:
-        out.append(f"D_K*·d_model/(m' ln m') = c = {_interval(mlog, 'c')}")
-    if info is not None:
-        out.append(f"D_K*·d_model/ln C(m², m') = c = {_interval(info, 'c')} (the information count: nats naming the graph)")
-    ranking = compare_laws(report, ("mlogm_over_d", "m_over_d", "info_over_d"))
-    if ranking:
-        out.append("m' log m' vs m' vs information count: " + ranking)
-    p2 = _law(report, "power2")
-    if p2 is not None:
-        ms = sorted({float(s.key["m_edges"]) for s in report.series if s.censored is None})
-        # local slope of m' log m' over the measured m': 1 + 1/log m'
-        slope = float(np.polyfit(np.log(ms), np.log(np.multiply(ms, np.log(ms))), 1)[0]) if len(ms) > 1 else 1.0
-        out.append(
-            f"free exponents: D_K ∝ m'^α/d_model^β with α = {_interval(p2, 'alpha')} (m' log m' has local slope "
-            f"{slope:.2f} here, m' has 1), β = {_interval(p2, 'beta')} (theory: 1)"
-        )
-    return out
-
-
-VERDICTS: dict[str, Callable[[FitReport], list[str]]] = {"superposition": _superposition, "attention": _attention}
-
-
 def verdicts(report: FitReport) -> list[str]:
-    """Statements about the data against the kind's theory (generic ones for other kinds)."""
-    return VERDICTS.get(report.kind, _common)(report)
+    """Statements about the data against the kind's theory (Experiment.verdicts; generic ones when
+    the kind has none)."""
+    own = experiment.get(report.kind).verdicts if report.kind in experiment.kinds() else None
+    return (own or common)(report)

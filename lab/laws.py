@@ -8,10 +8,10 @@ dropped. Optimisation is multi-start Levenberg-Marquardt with an explicit conver
 reached from two starts, a small gradient, a positive-definite Hessian); otherwise FitError.
 Lesson from Epoch's Chinchilla replication (arXiv 2404.10102): an unconverged fit is not a result.
 
-Superposition (arXiv 2409.15318): capacity m'*(n) is at most O(n²/log n). Attention
-(arXiv 2509.22840): D_K* = Θ(m' log m' / d_model). Logs are natural; constants absorb the base.
-
-Adding a law = one ``register(Law(...))`` entry below.
+Each kind registers its own laws (e.g. lab.experiments.superposition.laws: capacity m'*(n) at most
+O(n²/log n); lab.experiments.attention.laws: D_K* = Θ(m' log m' / d_model)) and names them in its
+``Analysis.laws``. Adding a law = one ``register(Law(...))`` in the kind's module. Logs are
+natural; constants absorb the base.
 """
 
 from __future__ import annotations
@@ -57,48 +57,14 @@ def register(law: Law) -> Law:
 
 
 def get(name: str) -> Law:
+    """The registered law ``name`` (the kinds, which register theirs, are discovered first)."""
+    if name not in LAWS:
+        from lab import experiment
+
+        experiment.discover()
     if name not in LAWS:
         raise KeyError(f"unknown law {name!r}; known: {sorted(LAWS)}")
     return LAWS[name]
-
-
-log = np.log
-# --- superposition: capacity m'*(n) at width n (arXiv 2409.15318)
-register(Law("n2_over_log", "c·n²/log n", ("c",), ("n",), lambda v, p: p["c"] * v["n"] ** 2 / log(v["n"])))
-register(Law("power", "c·n^α", ("c", "alpha"), ("n",), lambda v, p: p["c"] * v["n"] ** p["alpha"], starts={"alpha": (0.5, 1.5, 2.5)}))
-register(Law("n2", "c·n²", ("c",), ("n",), lambda v, p: p["c"] * v["n"] ** 2))
-register(Law("n_log_n", "c·n·log n", ("c",), ("n",), lambda v, p: p["c"] * v["n"] * log(v["n"])))
-register(Law("linear", "c·n", ("c",), ("n",), lambda v, p: p["c"] * v["n"]))
-# --- attention: total key dimension D_K* for m' relations in d_model dims (arXiv 2509.22840)
-_MD = ("m_edges", "d_model")
-register(Law("mlogm_over_d", "c·m'·log m'/d_model", ("c",), _MD, lambda v, p: p["c"] * v["m_edges"] * log(v["m_edges"]) / v["d_model"]))
-register(
-    Law(
-        "mlogm_over_d_icpt", "c·m'·log m'/d_model + b", ("c", "b"), _MD,
-        lambda v, p: p["c"] * v["m_edges"] * log(v["m_edges"]) / v["d_model"] + p["b"],
-        starts={"b": (-0.3, 0.0, 0.3)}, data_scaled=("b",),
-    )
-)
-register(Law("m_over_d", "c·m'/d_model", ("c",), _MD, lambda v, p: p["c"] * v["m_edges"] / v["d_model"]))
-
-
-def log_graphs(m_edges: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """ln C(m², m'): the information (nats) in which m' of the m² ordered pairs are edges."""
-    n = np.square(m)
-    return special.gammaln(n + 1) - special.gammaln(m_edges + 1) - special.gammaln(n - m_edges + 1)
-
-
-# the counting bound itself: D_K·d_model weights must name one graph among C(m², m') (for m' << m²
-# this is m'·(1 + ln(m²/m')), which differs from m' ln m' through the graph's density)
-register(Law("info_over_d", "c·ln C(m², m')/d_model", ("c",), ("m_edges", "d_model", "m"),
-             lambda v, p: p["c"] * log_graphs(v["m_edges"], v["m"]) / v["d_model"]))
-register(
-    Law(
-        "power2", "c·m'^α/d_model^β", ("c", "alpha", "beta"), _MD,
-        lambda v, p: p["c"] * v["m_edges"] ** p["alpha"] / v["d_model"] ** p["beta"],
-        starts={"alpha": (0.7, 1.3), "beta": (0.5, 1.5)},
-    )
-)
 
 
 # ------------------------------------------------------------------------------------------ data

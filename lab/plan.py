@@ -14,12 +14,14 @@ least MIN_LANES members per device, as large as ``memory_fraction`` of device me
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from lab import experiment
+
 from lab.spec import Spec, SpecError
 
 
@@ -101,7 +103,7 @@ def make_plan(
             if not cell:
                 continue
             shape = static + tuple(zip(exp.padded, maxima))
-            per_member = exp.bytes_per_member(dict(shape), spec.train, spec.criterion)
+            per_member = exp.bytes_per_member(dict(shape), spec.train, spec.success)
             _check_fits(spec, shape, per_member, memory_bytes)
             chunk = chunk_size(len(cell), per_member, devices, memory_bytes * spec.run.memory_fraction, spec.run.chunk)
             buckets.append(Bucket(shape=shape, members=tuple(cell), chunk=chunk))
@@ -190,9 +192,14 @@ def _check_fits(spec: Spec, shape: tuple, per_member: int, memory_bytes: int) ->
         sizes = ", ".join(f"{k}={v}" for k, v in shape if isinstance(v, int) and not isinstance(v, bool))
         raise SpecError(
             f"{spec.source or spec.name}: members of size {sizes} need about {need / 2**30:.3g} GiB "
-            f"({MIN_LANES} members per call, lab's estimate for batch {spec.train.batch} and {spec.criterion.samples} "
-            f"evaluation samples), more than the {memory_bytes / 2**30:.3g} GiB of one device: make them smaller"
+            f"({MIN_LANES} members per call, lab's estimate for batch {spec.train.batch} and the [success] settings "
+            f"{_settings(spec.success)}), more than the {memory_bytes / 2**30:.3g} GiB of one device: make them smaller"
         )
+
+
+def _settings(obj) -> str:
+    """A settings dataclass as "name value, ..." (the [success] section of a plan)."""
+    return ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(obj).items())
 
 
 def chunk_size(n_members: int, bytes_per_member: int, devices: int, budget_bytes: float, fixed: int = 0) -> int:
@@ -244,7 +251,7 @@ def describe(plan: Plan, spec: Spec) -> str:
         + ("; fixed: " + ", ".join(f"{k}={v!r}" for k, v in spec.fixed) if spec.fixed else ""),
         f"padding waste {plan.waste:.1%}; filler lanes {plan.filler:.1%}; chunk memory budget {plan.memory_bytes * spec.run.memory_fraction / 2**30:.1f} GiB per device",
         f"training: {spec.train.steps} steps x batch {spec.train.batch}, {spec.train.evals} evaluation points, "
-        f"{spec.train.optimizer}; success: epsilon {spec.criterion.epsilon}, fraction {spec.criterion.fraction}",
+        f"{spec.train.optimizer}; success: {_settings(spec.success)}",
     ]
     for i, b in enumerate(plan.buckets):
         shape = b.shape_dict

@@ -3,7 +3,8 @@
 Each series' threshold is t = law(covariates); each member at resource r succeeds with probability
 sigmoid(sign · (log r − log t) / w) (the model lab.thresholds fits), independently per seed.
 Rows have the real row format (member fields, id, kind, status, success, per-eval metrics,
-version), so the whole pipeline (lab.fit.fit_rows, figures) runs on them unchanged. The habit
+version), so the whole pipeline (lab.fit.fit_rows, figures) runs on them unchanged. Any registered kind can be
+planted: its member defaults and Analysis come from the kind itself. The habit
 comes from kyo-takano/chinchilla and psignifit: test the fitter on planted laws before trusting it.
 """
 
@@ -21,42 +22,15 @@ from lab import experiment
 from lab.laws import get as get_law
 from lab.thresholds import SIGN
 
-# The contract's member fields and analysis of each kind (lab/experiment.py registrations win when
-# present; these let the analysis be tested before a kind is written).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "superposition": dict(m=64, op="and", s=3, p=None, d=None, n=16, m_out=16, lr=1e-2, objective="bce", balance=True),
-    "attention": dict(
-        m=64, d_model=16, graph="perm", m_edges=64, degree=1, h=1, dk=8, context=16, model="bilinear", lr=1e-2
-    ),
-}
-ANALYSES: dict[str, experiment.Analysis] = {
-    "superposition": experiment.Analysis(
-        resource="m_out", direction="decreasing", series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance"),
-        laws=("n2_over_log", "power", "n2", "n_log_n", "linear"), covariates=("n",),
-    ),
-    "attention": experiment.Analysis(
-        resource="dk", direction="increasing",
-        series=("m", "d_model", "graph", "m_edges", "degree", "h", "context", "model"),
-        laws=("mlogm_over_d", "mlogm_over_d_icpt", "m_over_d", "power2"), covariates=("m_edges", "d_model"),
-    ),
-}
-
-
 def analysis_for(kind: str) -> experiment.Analysis:
-    """The registered kind's Analysis, else the contract's."""
-    try:
-        return experiment.get(kind).analysis
-    except KeyError:
-        return ANALYSES[kind]
+    """The kind's own Analysis (lab.experiment)."""
+    return experiment.get(kind).analysis
 
 
 def member_defaults(kind: str) -> dict[str, Any]:
-    try:
-        exp = experiment.get(kind)
-        fields = dataclasses.fields(exp.member)
-        return {f.name: f.default for f in fields if f.name != "seed" and f.default is not dataclasses.MISSING}
-    except KeyError:
-        return dict(DEFAULTS[kind])
+    """The kind's member fields with their defaults (the seed aside)."""
+    fields = dataclasses.fields(experiment.get(kind).member)
+    return {f.name: f.default for f in fields if f.name != "seed" and f.default is not dataclasses.MISSING}
 
 
 def simulate(

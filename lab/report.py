@@ -25,11 +25,12 @@ class Block:
 
 
 def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partial: bool = False,
-               command: str | None = None) -> list[Block]:
+               command: str | None = None, rows: list[dict] | None = None, meta: dict | None = None) -> list[Block]:
     """Blocks describing one analysed run (run `lab run` / lab.analysis.analyze_run first);
-    ``command`` is what made its figures (default: the `lab run` of its spec)."""
+    ``command`` is what made its figures (default: the `lab run` of its spec); ``rows``/``meta``:
+    the run's, when the caller has them (not re-read)."""
     run_dir = Path(run_dir)
-    meta = store.read_meta(run_dir)
+    meta = meta or store.read_meta(run_dir)
     kind = meta["kind"]
     exp = experiment.get(kind)
     fit_path = run_dir / "fit.json"
@@ -40,7 +41,7 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partia
     if fit.get("partial") and not partial:
         raise store.IncompleteRun(f"{fit_path} was fitted on a partial run ({fit['partial']['members']} of "
                                   f"{fit['partial']['of']} members): run `lab fit {run_dir}` again, or report it with --partial")
-    rows = store.load_rows(run_dir)
+    rows = store.load_rows(run_dir) if rows is None else rows
     identity = meta.get("identity", {})
     train = identity.get("train", {})
     success = identity.get("success", {})
@@ -71,33 +72,29 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partia
     if figs:
         blocks.append(Block("h3", "Figures"))
         made_by = command or f"lab run {run_dir / 'spec.toml'} --out {run_dir}"
-        blocks += [Block("figure", (Path(p), f"{figure_caption(kind, Path(p))} Made by `{made_by}`.")) for p in figs]
+        blocks += [Block("figure", (Path(p), f"{figure_caption(exp, Path(p))} Made by `{made_by}`.")) for p in figs]
     return blocks
 
 
 def success_text(exp: experiment.Experiment, success: dict) -> str:
     """The kind's success criterion in its own words (Experiment.success_text), or a generic sentence."""
+    known = {k: v for k, v in success.items() if k in exp.success_fields()}
     if exp.success_text is not None:
-        return exp.success_text(success)
-    eps, frac = success.get("epsilon"), success.get("fraction")
-    share = "every output" if frac in (None, 1, 1.0) else f"a fraction {frac} of the outputs"
-    return f"{share} meets the kind's criterion (lab.criterion) at ε = {eps}"
+        return exp.success_text(exp.success(**known))
+    settings = ", ".join(f"{k} = {v}" for k, v in known.items())
+    return f"the kind's criterion ({exp.success.__name__}: {settings})"
 
 
-def figure_caption(kind: str, path: Path) -> str:
-    """What a figure shows: CAPTIONS[stem] of lab/plots/<kind>.py (or of the module that drew it)."""
-    import importlib
+def figure_caption(exp: experiment.Experiment, path: Path) -> str:
+    """What a figure shows: the kind's caption for the figure (Experiment.captions), else its name.
 
-    stem = path.stem.removeprefix(f"{kind}-")
-    stem = stem.rsplit("-", 1)[-1]  # <kind>-<sweep>-<figure> when several sweeps of a kind share a folder
-    for module in (f"lab.plots.{kind}", f"lab.plots.{stem}"):
-        try:
-            captions = getattr(importlib.import_module(module), "CAPTIONS", {})
-        except ImportError:
-            continue
-        if stem in captions:
-            return captions[stem].rstrip(".") + "."
-    return f"{stem.replace('_', ' ').capitalize()}."
+    Figure files are <name>, <kind>-<name> or <sweep>-<name> (several sweeps of a kind in one folder)."""
+    stem = path.stem.rsplit("-", 1)[-1]
+    caption = exp.captions.get(stem) or GENERIC_CAPTIONS.get(stem)
+    return caption.rstrip(".") + "." if caption else f"{stem.replace('_', ' ').capitalize()}."
+
+
+GENERIC_CAPTIONS = {"residuals": "Residuals of each converged law, log(measured capacity / law), per series"}
 
 
 def laws_table(fit: dict) -> tuple[list[str], list[list[str]]]:
@@ -152,7 +149,8 @@ def series_table(fit: dict, analysis: experiment.Analysis, integer: bool = False
 
 
 def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab report", intro: list[Block] | None = None,
-                 figures: list[list[Path]] | None = None, partial: bool = False, command: str | None = None) -> Path:
+                 figures: list[list[Path]] | None = None, partial: bool = False, command: str | None = None,
+                 loaded: list[tuple[list[dict], dict]] | None = None) -> Path:
     """Write ``out`` (.md) and the self-contained .html beside it; returns the Markdown path.
 
     ``figures[i]`` lists run i's figures (default: the PNGs in RUN_DIR/figures). An incomplete run
@@ -164,7 +162,8 @@ def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab r
     # No date or timing in the text: the same runs give the same report, so reproducing changes no file.
     blocks = [Block("h1", title)] + list(intro or [])
     for i, d in enumerate(run_dirs):
-        blocks += run_blocks(d, figures=figures[i] if figures else None, partial=partial, command=command)
+        rows, meta = loaded[i] if loaded else (None, None)
+        blocks += run_blocks(d, figures=figures[i] if figures else None, partial=partial, command=command, rows=rows, meta=meta)
     store.atomic_write(out, render_markdown(blocks, out.parent))
     store.atomic_write(out.with_suffix(".html"), render_html(blocks, title, out.parent))
     return out

@@ -1,7 +1,8 @@
 """`lab reproduce`: every sweep, fit, construction, figure and the report, from one command.
 
-Runs the sweeps of both labs (quick: CPU-sized, minutes; standard: in the theorems' regimes, about an
-hour on a 2-core CPU; otherwise the paper-sized GPU sweeps) into
+Runs the sweeps every kind ships at one level (Experiment.sweeps; quick: CPU-sized, minutes;
+standard: in the theorems' regimes, about an hour on a 2-core CPU; otherwise the paper-sized GPU
+sweeps) into
 ``runs_dir`` (finished members are skipped, so an interrupted reproduce resumes), measures the
 explicit constructions for the overlays, fits and draws each run, copies every figure into
 ``figures_dir`` and writes figures_dir/report.md (+ report.html).
@@ -13,30 +14,22 @@ import sys
 import time
 from pathlib import Path
 
-from lab import analysis, overlays, report, store, sweep
+from lab import analysis, experiment, overlays, report, store, sweep
 from lab import progress as live
 
-def packaged_sweeps_dir() -> Path:
-    """The sweep specs: sweeps/ of a source checkout, else the copy installed with the package.
+def level(quick: bool, standard: bool = False) -> str:
+    """The sweep level reproduce runs: quick, else standard, else paper (experiment.LEVELS)."""
+    return "quick" if quick else "standard" if standard else "paper"
 
-    pyproject.toml ships sweeps/*.toml as package data in lab/sweeps/, so an installed wheel finds
-    them there; a checkout (editable install) reads the sweeps/ folder beside lab/.
+
+def sweep_paths(quick: bool, sweeps_dir: str | Path | None = None, standard: bool = False) -> list[Path]:
+    """The spec files reproduce runs, in order: every kind's sweeps of the level (Experiment.sweeps).
+
+    ``sweeps_dir`` looks for the specs by name there instead of where each kind keeps them.
     """
-    here = Path(__file__).resolve().parent
-    installed = here / "sweeps"
-    return installed if installed.is_dir() else here.parent / "sweeps"
-
-
-SWEEPS_DIR = packaged_sweeps_dir()
-QUICK = ("superposition-quick", "attention-quick")
-STANDARD = ("superposition-standard", "superposition-perm-standard", "attention-standard")  # in the theorems' regimes, ~1 h on a 2-core CPU
-PAPER = ("superposition-paper", "attention-paper")
-
-
-def sweep_paths(quick: bool, sweeps_dir: str | Path = SWEEPS_DIR, standard: bool = False) -> list[Path]:
-    """The spec files reproduce runs, in order (quick, else standard, else paper)."""
-    names = QUICK if quick else STANDARD if standard else PAPER
-    paths = [Path(sweeps_dir) / f"{name}.toml" for name in names]
+    paths = experiment.levels_paths(level(quick, standard))
+    if sweeps_dir is not None:
+        paths = [Path(sweeps_dir) / p.name for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"sweep specs not found: {', '.join(missing)}")
@@ -51,7 +44,7 @@ class TooLong(RuntimeError):
     """The estimated wall time is far beyond what this machine should run without being asked."""
 
 
-def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path = SWEEPS_DIR,
+def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path | None = None,
               standard: bool = False) -> tuple[str, float]:
     """The plan and estimated wall time of every sweep still to run: (text, total seconds)."""
     import jax
@@ -74,7 +67,7 @@ def preflight(quick: bool, runs_dir: str | Path = "runs", sweeps_dir: str | Path
 
 
 def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir: str | Path = "figures",
-              sweeps_dir: str | Path = SWEEPS_DIR, progress: bool = True, force: bool = False,
+              sweeps_dir: str | Path | None = None, progress: bool = True, force: bool = False,
               standard: bool = False) -> Path:
     """Run, fit and draw every sweep; returns the report's path (figures_dir/report.md).
 
@@ -95,7 +88,7 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
             raise TooLong(f"the {which} sweeps would take about {estimate.duration(total)} on this CPU (limit "
                           f"{estimate.duration(CPU_LIMIT_S)}); they are sized for a GPU. Run `lab reproduce --quick` "
                           f"for the CPU-sized sweeps, or pass --yes to run the {which} sweeps here anyway")
-    run_dirs, figures, timings, extra_figures = [], [], [], []
+    run_dirs, figures, timings, loaded = [], [], [], []
     paths = sweep_paths(quick, sweeps_dir, standard)
     kinds = [_kind(p) for p in paths]
     for path in paths:
@@ -104,32 +97,28 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
         result = sweep.run_sweep(path, runs_dir / path.stem, progress=progress)
         if not result.complete:
             raise RuntimeError(f"{result.run_dir} is incomplete; run `lab reproduce` again to resume")
+        # the run's rows and meta are read once here and handed to the overlay, the fit, the figures and the report
+        meta, rows = store.read_meta(result.run_dir), store.load_rows(result.run_dir)
         with live.phase(f"{path.stem}: constructions for the overlays", enabled=progress):
-            extra = overlays.for_run(result.run_dir)
+            overlay = overlays.for_run(result.run_dir, rows=rows, meta=meta)
         with live.phase(f"{path.stem}: fit and figures", enabled=progress):
             live.note("fitting thresholds and laws")
             # several sweeps of one kind: their figures are told apart by the sweep's name
             prefix = path.stem if kinds.count(_kind(path)) > 1 else None
-            summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, extra=extra, prefix=prefix)
-            if extra and "construction_rows" in extra:  # neurons and parameters of the construction vs theory
-                from lab.plots import construction
-
-                live.note("drawing the construction figure")
-                rows = store.load_rows(result.run_dir)
-                extra_figures += construction.figures(rows, summary.fit, figures_dir, extra)
+            summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, overlay=overlay, prefix=prefix,
+                                           rows=rows, meta=meta)
         _say(progress, summary.text)
         run_dirs.append(result.run_dir)
         figures.append(list(summary.figures))
+        loaded.append((rows, meta))
         timings.append((path.stem, time.perf_counter() - t0, result.trained))
     command = "lab reproduce" + (" --quick" if quick else " --standard" if standard else "")
     # Wall times go to the terminal, not into the report: the same runs then give the same report.
     _say(progress, "wall time per sweep: " + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings))
     intro = [report.Block("p", f"Produced by `{command}`: every sweep below, its fit and its figures.")]
-    intro += [report.Block("figure", (p, f"{report.figure_caption('construction', p)} Made by `{command}`."))
-              for p in extra_figures if p.suffix == ".png"]
     with live.phase("writing the report", enabled=progress):
         return report.write_report(run_dirs, figures_dir / "report.md", title=command, intro=intro, figures=figures,
-                                   command=command)
+                                   command=command, loaded=loaded)
 
 
 def _kind(path: Path) -> str:

@@ -17,9 +17,10 @@ the success criterion::
     s = {range = [2, 6, 2]}                      # start, stop (inclusive), step
     m_out = {per = "n", factors = [1, 2, 4]}     # relative to another axis: round(factor * n)
 
-    [train]                         # lab.training.TrainConfig
+    [train]                         # lab.train_config.TrainConfig
     steps = 2000
-    [success]                       # lab.criterion.Criterion
+    [success]                       # the kind's own settings (Experiment.success), e.g.
+                                    # lab.experiments.superposition.criterion.Criterion
     epsilon = 0.05
     [run]                           # execution only (RunOptions): speed and memory, and the last
                                     # float bits (lab.sweep), so a run resumes only with the same
@@ -51,8 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import experiment
-from lab.criterion import Criterion
-from lab.training import TrainConfig
+from lab.train_config import TrainConfig
 
 SECTIONS = ("kind", "description", "seeds", "fixed", "sweep", "train", "success", "run")
 
@@ -100,7 +100,7 @@ class Spec:
     sweep: tuple[tuple[str, tuple], ...]
     seeds: tuple[int, ...]
     train: TrainConfig
-    criterion: Criterion
+    success: Any  # the kind's [success] settings (an instance of Experiment.success)
     run: RunOptions = RunOptions()
     description: str = ""
     source: str = ""  # where the spec came from (for messages)
@@ -121,7 +121,7 @@ class Spec:
             "sweep": {k: [repr(x) if isinstance(x, _Relative) else x for x in v] for k, v in self.sweep},
             "seeds": list(self.seeds),
             "train": dataclasses.asdict(self.train),
-            "success": dataclasses.asdict(self.criterion),
+            "success": dataclasses.asdict(self.success),
         }
 
     def digest(self) -> str:
@@ -190,7 +190,7 @@ def parse_spec(raw: dict, *, source: str = "<spec>", name: str = "spec") -> Spec
         raise SpecError(f"{source}: description = {raw['description']!r} has the wrong type; expected a string")
     seeds = _seeds(source, raw.get("seeds", 1))
     train = _section_dataclass(source, raw, "train", TrainConfig)
-    criterion = _section_dataclass(source, raw, "success", Criterion)
+    success = _section_dataclass(source, raw, "success", exp.success, kind=exp.name)
     run = _section_dataclass(source, raw, "run", RunOptions)
     size = math.prod(len(v) for v in resolved.values()) * len(seeds)
     if size > MAX_MEMBERS:
@@ -204,7 +204,7 @@ def parse_spec(raw: dict, *, source: str = "<spec>", name: str = "spec") -> Spec
         sweep=tuple((k, tuple(v)) for k, v in resolved.items()),
         seeds=seeds,
         train=train,
-        criterion=criterion,
+        success=success,
         run=run,
         description=str(raw.get("description", "")),
         source=source,
@@ -387,13 +387,15 @@ def _seeds(source: str, value) -> tuple[int, ...]:
     raise SpecError(f"{source}: seeds = {value!r}: a positive count or a list of distinct non-negative integers")
 
 
-def _section_dataclass(source: str, raw: dict, section: str, cls):
+def _section_dataclass(source: str, raw: dict, section: str, cls, kind: str | None = None):
     table = _table(raw, section, source)
-    hints = typing.get_type_hints(cls)
+    types_ = typing.get_type_hints(cls)
+    hints = {f.name: types_[f.name] for f in dataclasses.fields(cls)}  # fields only (no ClassVars)
     values = {}
     for key, value in table.items():
         if key not in hints:
-            raise SpecError(f"{source}: [{section}] unknown key {key!r}; allowed: {', '.join(hints)}")
+            owner = f" for kind {kind!r}" if kind else ""
+            raise SpecError(f"{source}: [{section}] unknown key {key!r}{owner}; allowed: {', '.join(hints)}")
         values[key] = _check_type(source, f"[{section}] {key}", value, hints[key])
     try:
         return cls(**values)

@@ -150,7 +150,7 @@ def _run_locked(spec, members, plan, run_dir, pid, nproc, progress, merge_timeou
                          announce=not compiled)
             compiled = True
             padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))  # filler rows are dropped
-            metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.criterion)
+            metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.success)
             rows = [member_row(exp, chunk[i], jax.tree.map(lambda a, i=i: a[i], metrics)) for i in missing]
             for row in rows:
                 row["spec"] = digest  # what made the row: a run dir never adopts rows of another spec
@@ -174,7 +174,7 @@ def execution_plan(spec: Spec, plan: Plan, n_processes: int) -> dict:
     exp, platform = spec.experiment, jax.local_devices()[0].platform
     chunks = []
     for b in plan.buckets:
-        group = engine.group_size(b.chunk // plan.devices, exp.bytes_per_member(b.shape_dict, spec.train, spec.criterion), platform)
+        group = engine.group_size(b.chunk // plan.devices, exp.bytes_per_member(b.shape_dict, spec.train, spec.success), platform)
         chunks.append({"shape": [[k, v] for k, v in b.shape], "chunk": b.chunk, "group": group})
     return {"platform": platform, "devices": plan.devices, "processes": n_processes, "chunks": chunks}
 

@@ -7,20 +7,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab import attention, experiment
-from lab.attention import AttentionMember
-from lab.attention_model import BilinearScorer, SoftmaxAttention, bilinear_form, merge_heads
-from lab.criterion import Criterion
+from lab import engine, experiment
+from lab.experiments import attention
+from lab.experiments.attention import train as attention_train
+from lab.experiments.attention.member import AttentionMember
+from lab.experiments.attention.model import BilinearScorer, SoftmaxAttention, bilinear_form, merge_heads
+from lab.experiments.attention.success import AttentionSuccess
 from lab.training import TrainConfig
 
-CRIT = Criterion(samples=32)
+CRIT = AttentionSuccess(samples=32)
 
 
 def run(members, dk_max, h_max, cfg):
     m0 = members[0]
     static = {f: getattr(m0, f) for f in experiment.get("attention").static_fields()}
-    train = attention.make_train({**static, "dk": dk_max, "h": h_max}, cfg, CRIT)
-    keys = jnp.stack([experiment.member_key(attention.EXPERIMENT, m) for m in members])
+    train = attention_train.make_train({**static, "dk": dk_max, "h": h_max}, cfg, CRIT)
+    keys = jnp.stack([engine.member_key(attention.EXPERIMENT, m) for m in members])
     hyper = {
         "lr": jnp.asarray([m.lr for m in members], jnp.float32),
         **{f: jnp.asarray([getattr(m, f) for m in members], jnp.int32) for f in ("m_edges", "degree", "dk", "h")},
@@ -42,8 +44,8 @@ def test_padded_heads_and_key_dims_match_exact_size(model, h, dk):
     d_k = dk // h
     np.testing.assert_allclose(p_pad["w_q_HxDxK"][1, :h, :, :d_k], p_exact["w_q_HxDxK"][0, :, :, :d_k], rtol=1e-4, atol=1e-5)
     model_cls = BilinearScorer if model == "bilinear" else SoftmaxAttention
-    root = experiment.member_key(attention.EXPERIMENT, member)
-    init = model_cls(h_max=3, dk_max=8).init(attention.member_keys(root)["init"], jnp.ones((10, 6)),
+    root = engine.member_key(attention.EXPERIMENT, member)
+    init = model_cls(h_max=3, dk_max=8).init(attention_train.member_keys(root)["init"], jnp.ones((10, 6)),
                                              jnp.zeros((1, 5), jnp.int32), jnp.int32(dk), jnp.int32(h))["params"]
     np.testing.assert_allclose(p_pad["w_k_HxDxK"][1, h:], init["w_k_HxDxK"][h:], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(p_pad["w_k_HxDxK"][1, :, :, d_k:], init["w_k_HxDxK"][:, :, d_k:], rtol=1e-6, atol=1e-7)
@@ -163,7 +165,8 @@ def test_information_count_law_recovered_and_preferred_when_planted():
 
 
 def test_law_figure_per_compression_group_with_exact_construction(tmp_path):
-    from lab import fit, overlays
+    from lab import fit
+    from lab.experiments.attention import overlays as attention_overlays
     from lab.plots import make_figures
 
     rows = planted_rows("mlogm_over_d", {"c": 0.5}, seed=1)
@@ -171,10 +174,10 @@ def test_law_figure_per_compression_group_with_exact_construction(tmp_path):
     assert {g.group["compression"] for g in report.groups} == {1.0, 2.0, 4.0}
     # uncompressed members are compared with the exact construction (D_K = d_model), no search
     uncompressed = [{**r, "graph": "edges"} for r in rows if r["m"] == r["d_model"]]
-    extra = overlays.attention_overlay(uncompressed, None)
+    extra = attention_overlays.overlay(uncompressed, None)
     assert set(extra) == {"exact"} and extra["exact"]["dk"] == extra["exact"]["d_model"] == [32] * 4
     # a degree-1 graph has the exact circle construction of key dimension 2
     function_graphs = [{**r, "graph": "degree", "degree": 1} for r in uncompressed]
-    assert overlays.attention_overlay(function_graphs, None)["exact"]["dk"] == [2] * 4
-    names = {p.name for p in make_figures("attention", rows, report.to_dict(), tmp_path, extra=extra)}
+    assert attention_overlays.overlay(function_graphs, None)["exact"]["dk"] == [2] * 4
+    names = {p.name for p in make_figures("attention", rows, report.to_dict(), tmp_path, overlay=extra)}
     assert {"law.png", "threshold.png", "residuals.png"} <= names

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab.attention_construction import (
+from lab.experiments.attention.construction import (
     circle_construction,
     compressed_construction,
     construction_points,
@@ -15,7 +15,7 @@ from lab.attention_construction import (
     stated_dk,
     uncompressed_construction,
 )
-from lab.attention_model import BilinearScorer, bilinear_form
+from lab.experiments.attention.model import BilinearScorer, bilinear_form
 
 
 def test_uncompressed_permutation_construction_is_exact():

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab.boolean_task import BooleanTask, all_pairs, local_assignments, sample_inputs, sample_pairs, targets
+from lab.experiments.superposition.task import BooleanTask, all_pairs, local_assignments, sample_inputs, sample_pairs, targets
 
 
 def test_targets_on_hand_checked_case():

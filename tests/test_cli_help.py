@@ -44,7 +44,8 @@ def test_every_construct_option_has_help_and_default():
 
 
 def test_cli_copies_of_library_defaults_agree():
-    from lab import bench, construction
+    from benchmarks import harness as bench
+    from lab.experiments.superposition import construction
 
     assert cli.BENCHMARKS == bench.BENCHMARKS
     scheme = next(a for a in cli.add_construct_arguments(cli.argparse.ArgumentParser())._actions if a.dest == "scheme")

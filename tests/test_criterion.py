@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab.boolean_task import BooleanTask, apply_op, sample_pairs
-from lab.criterion import (
+from lab.experiments.superposition.task import BooleanTask, apply_op, sample_pairs
+from lab.experiments.superposition.scoring import (
     CLASSES_Ax2, Criterion, computed, exact_counts, feature_error_rates, feature_scores, rates, scored_exactly, success,
 )
 

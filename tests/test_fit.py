@@ -86,7 +86,9 @@ def test_write_fit_on_a_run_dir(tmp_path, super_rows):
     (tmp_path / "rows").mkdir()
     store.atomic_write(tmp_path / "run.json", json.dumps({"kind": "superposition", "name": "planted"}))
     store.write_rows(tmp_path, super_rows, "planted")
-    path = fit.write_fit(tmp_path, n_boot=10)
+    from lab import analysis
+
+    path = analysis.fit_and_write(tmp_path, partial=True, n_boot=10).path
     d = json.loads(path.read_text())
     assert path == tmp_path / "fit.json" and d["kind"] == "superposition" and len(d["series"]) == 4
 
@@ -95,7 +97,7 @@ def test_figures_are_written(tmp_path, super_rows, super_report):
     from lab.plots import make_figures
 
     extra = {"construction": {"n": [16, 32], "m_out": [40, 120]}}
-    paths = make_figures("superposition", super_rows, super_report.to_dict(), tmp_path, extra=extra)
+    paths = make_figures("superposition", super_rows, super_report.to_dict(), tmp_path, overlay=extra)
     names = {p.name for p in paths}
     assert {"capacity.png", "capacity.pdf", "success.png", "success.pdf", "residuals.png", "residuals.pdf"} <= names
     assert all(p.stat().st_size > 1000 for p in paths)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab.graph_task import adjacency, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
+from lab.experiments.attention.task import adjacency, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
 
 
 def test_embeddings_orthonormal_or_unit():
@@ -68,7 +68,7 @@ def test_metrics_hand_checked():
 
 
 def test_gram_schmidt_is_qr_with_positive_diagonal():
-    from lab.graph_task import gram_schmidt
+    from lab.experiments.attention.task import gram_schmidt
 
     g = jax.random.normal(jax.random.key(4), (12, 12))
     q, r = np.linalg.qr(np.asarray(g))

@@ -55,7 +55,7 @@ def test_lab_plan_runs_from_an_installed_copy(wheel, tmp_path):
 
 
 def test_a_checkout_reads_the_sweeps_folder_itself():
-    from lab import reproduction
+    from lab import experiment, reproduction
 
-    assert reproduction.packaged_sweeps_dir() == ROOT / "sweeps"
+    assert experiment.packaged_sweeps_dir() == ROOT / "sweeps"
     assert [p.name for p in reproduction.sweep_paths(quick=True)] == ["superposition-quick.toml", "attention-quick.toml"]

@@ -2,8 +2,16 @@
 
 import pytest
 
-from lab import overlays, store
+import dataclasses
+
+from lab import experiment, overlays, store
 from lab.spec import parse_spec
+
+
+def with_kind(monkeypatch, **changes):
+    """The superposition kind with some of its parts replaced, for one test."""
+    exp = experiment.get("superposition")
+    monkeypatch.setitem(experiment._REGISTRY, "superposition", dataclasses.replace(exp, **changes))
 
 
 def test_spread_keeps_ends_and_at_most_k():
@@ -27,12 +35,12 @@ def test_superposition_overlay_measured_once_and_cached(tmp_path, monkeypatch):
     def boom(rows, criterion):
         raise AssertionError("measured again")
 
-    monkeypatch.setitem(overlays.OVERLAYS, "superposition", boom)
+    with_kind(monkeypatch, overlay=boom)
     assert overlays.for_run(run_dir) == extra
 
 
 def test_kind_without_construction_has_no_overlay(tmp_path, monkeypatch):
     spec = parse_spec({"kind": "superposition", "fixed": {"m": 8, "n": 2, "m_out": 2}}, source="t.toml")
     run_dir = store.open_run(tmp_path / "run", spec)
-    monkeypatch.delitem(overlays.OVERLAYS, "superposition")
+    with_kind(monkeypatch, overlay=None)
     assert overlays.for_run(run_dir) is None

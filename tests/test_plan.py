@@ -118,7 +118,7 @@ def test_plan_chunks_follow_memory_and_devices():
     big = make_plan(spec, devices=1, memory_bytes=64 * GIB)
     assert big.n_chunks == big.n_programs  # everything fits: one call per program
     exp = spec.experiment
-    per_member = [exp.bytes_per_member(b.shape_dict, spec.train, spec.criterion) for b in big.buckets]
+    per_member = [exp.bytes_per_member(b.shape_dict, spec.train, spec.success) for b in big.buckets]
     memory = MIN_LANES * max(per_member)  # the least a device may have: MIN_LANES of the largest members
     small = make_plan(spec, devices=1, memory_bytes=memory)
     for bucket, size in zip(small.buckets, per_member):

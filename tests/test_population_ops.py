@@ -8,11 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab import bench, engine, experiment
-from lab.boolean_task import BooleanTask, sample_active, sample_inputs, sample_pairs, targets
-from lab.criterion import Criterion
-from lab.mlp import matmul, shared_matmul
-from lab.superposition import SuperpositionMember
+from benchmarks import harness as bench
+from lab import engine, experiment
+from lab.experiments.superposition.task import BooleanTask, sample_active, sample_inputs, sample_pairs, targets
+from lab.experiments.superposition.scoring import Criterion
+from lab.experiments.superposition.mlp import matmul, shared_matmul
+from lab.experiments.superposition.member import SuperpositionMember
 from lab.training import TrainConfig
 
 
@@ -54,7 +55,7 @@ def test_population_groups_do_not_change_results():
                for s, (n, lr) in enumerate([(4, 0.02), (6, 0.05), (3, 0.01), (6, 0.1)])]
     shape = tuple((f, getattr(members[0], f)) for f in exp.static_fields()) + (("n", 6), ("m_out", 4))
     cfg, crit = TrainConfig(steps=6, batch=8, evals=2), Criterion(samples=4)
-    keys = jnp.stack([experiment.member_key(exp, m) for m in members])
+    keys = jnp.stack([engine.member_key(exp, m) for m in members])
     hyper = engine.hyper_arrays(exp, members)
     whole, _ = engine.population_program("superposition", shape, cfg, crit, 1, 4)
     groups, _ = engine.population_program("superposition", shape, cfg, crit, 1, 2)

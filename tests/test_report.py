@@ -75,6 +75,6 @@ def test_long_tables_fold_and_a_kind_can_word_its_criterion(tmp_path):
     assert "<details>" in report.render_html(blocks, "t", tmp_path)
     exp = experiment.get("superposition")
     generic = report.success_text(dataclasses.replace(exp, success_text=None), {"epsilon": 0.05, "fraction": 1.0})
-    assert "every output" in generic and "0.05" in generic
-    worded = dataclasses.replace(exp, success_text=lambda s: f"recovery >= 1 - {s['epsilon']}")
+    assert "Criterion" in generic and "epsilon = 0.05" in generic
+    worded = dataclasses.replace(exp, success_text=lambda s: f"recovery >= 1 - {s.epsilon}")
     assert report.success_text(worded, {"epsilon": 0.1}) == "recovery >= 1 - 0.1"

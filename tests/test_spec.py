@@ -186,8 +186,9 @@ def test_a_kinds_own_validation_names_the_offending_key(monkeypatch):
                 raise ValueError(f"dk must be divisible by h, got dk={self.dk}, h={self.h}")
 
     sup = experiment.get("superposition")
-    monkeypatch.setitem(experiment._REGISTRY, "heads", dataclasses.replace(sup, name="heads", member=Heads,
-                                                                           traced=(), padded=(), identity=()))
+    monkeypatch.setitem(experiment._REGISTRY, "heads", dataclasses.replace(
+        sup, name="heads", member=Heads, traced=(), padded=(), identity=(),
+        analysis=experiment.Analysis(resource="dk", direction="increasing", series=("h",), laws=(), covariates=("h",))))
     raw = {"kind": "heads", "fixed": {"dk": 10}, "sweep": {"h": [1, 2, 3]}}
     with pytest.raises(SpecError, match=r"^x\.toml: \[fixed\] dk = 10 is impossible: dk must be divisible by h, got dk=10, h=3 \(member h=3\)$"):
         parse_spec(raw, source="x.toml")

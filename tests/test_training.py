@@ -4,9 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lab import experiment, superposition
-from lab.criterion import Criterion
-from lab.superposition import SuperpositionMember
+from lab import engine, experiment
+from lab.experiments import superposition
+from lab.experiments.superposition import baseline
+from lab.experiments.superposition import train as sp_train
+from lab.experiments.superposition.scoring import Criterion
+from lab.experiments.superposition.member import SuperpositionMember
 from lab.training import TrainConfig
 
 CFG = TrainConfig(steps=60, batch=32, evals=2)
@@ -19,8 +22,8 @@ def static(n, m_out, m=16, **kw):
 
 
 def run(shape, members, cfg=CFG, jit=True):
-    train = superposition.make_train(shape, cfg, CRIT)
-    keys = jnp.stack([experiment.member_key(superposition.EXPERIMENT, m) for m in members])
+    train = sp_train.make_train(shape, cfg, CRIT)
+    keys = jnp.stack([engine.member_key(superposition.EXPERIMENT, m) for m in members])
     hyper = {
         "lr": jnp.asarray([m.lr for m in members], jnp.float32),
         "n": jnp.asarray([m.n for m in members], jnp.int32),
@@ -76,9 +79,9 @@ def test_diverging_member_leaves_others_untouched():
     bad = SuperpositionMember(m=16, s=2, n=8, m_out=6, lr=1e30, seed=0, )
     cfg = TrainConfig(steps=20, batch=16, evals=2)
     shape = static(8, 6)
-    train = superposition.make_train({**shape, "objective": "mse"}, cfg, CRIT)
+    train = sp_train.make_train({**shape, "objective": "mse"}, cfg, CRIT)
     members = [bad, good]
-    keys = jnp.stack([experiment.member_key(superposition.EXPERIMENT, m) for m in members])
+    keys = jnp.stack([engine.member_key(superposition.EXPERIMENT, m) for m in members])
     hyper = {"lr": jnp.asarray([1e30, 0.02], jnp.float32), "n": jnp.asarray([8, 8], jnp.int32), "m_out": jnp.asarray([6, 6], jnp.int32)}
     _, both = jax.jit(jax.vmap(train))(keys, hyper)
     _, alone = jax.jit(jax.vmap(train))(keys[1:], jax.tree.map(lambda v: v[1:], hyper))
@@ -87,8 +90,8 @@ def test_diverging_member_leaves_others_untouched():
 
 
 def test_outputs_in_superposition_mask_exactly_and_read_prefix_stable_vectors():
-    read_small = superposition.readout_vectors(jax.random.key(7), 6, 5)
-    read_big = superposition.readout_vectors(jax.random.key(7), 6, 9)
+    read_small = sp_train.readout_vectors(jax.random.key(7), 6, 5)
+    read_big = sp_train.readout_vectors(jax.random.key(7), 6, 9)
     np.testing.assert_array_equal(read_big[:, :5], read_small)
     np.testing.assert_allclose(np.linalg.norm(read_big, axis=0), 1.0, rtol=1e-6)
     member = SuperpositionMember(m=16, s=2, n=6, m_out=5, d_out=6, lr=0.02, seed=3)
@@ -134,8 +137,8 @@ def test_oversampling_changes_training_data_not_the_evaluation():
     shape = static(8, 6, m=12, s=3)
 
     def frozen(oversample):
-        train = superposition.make_train({**shape, "oversample": oversample}, TrainConfig(steps=8, batch=16, evals=1), CRIT)
-        keys = jnp.stack([experiment.member_key(superposition.EXPERIMENT, m) for m in members])
+        train = sp_train.make_train({**shape, "oversample": oversample}, TrainConfig(steps=8, batch=16, evals=1), CRIT)
+        keys = jnp.stack([engine.member_key(superposition.EXPERIMENT, m) for m in members])
         hyper = {"lr": jnp.zeros(1), "n": jnp.full(1, 8, jnp.int32), "m_out": jnp.full(1, 6, jnp.int32)}
         return jax.jit(jax.vmap(train))(keys, hyper)[1]
 
@@ -146,11 +149,11 @@ def test_oversampling_changes_training_data_not_the_evaluation():
 
 
 def test_forced_inputs_put_a_features_inputs_in_each_class():
-    from lab.boolean_task import BooleanTask, sample_pairs
+    from lab.experiments.superposition.task import BooleanTask, sample_pairs
 
     task = BooleanTask(m=20, op="and", s=3)
     pairs = sample_pairs(jax.random.key(3), task, 10)
-    x, add_a, add_b, a, b = superposition.forced_inputs(jax.random.key(4), task, pairs, jnp.int32(7), 3000)
+    x, add_a, add_b, a, b = sp_train.forced_inputs(jax.random.key(4), task, pairs, jnp.int32(7), 3000)
     x_full = np.asarray(x + add_a[:, None] * jax.nn.one_hot(a, 20) + add_b[:, None] * jax.nn.one_hot(b, 20))
     xa, xb = x_full[np.arange(3000), np.asarray(a)], x_full[np.arange(3000), np.asarray(b)]
     assert set(np.unique(x_full)) <= {0.0, 1.0} and np.all(x_full.sum(1) <= 3)
@@ -163,9 +166,9 @@ def test_forced_inputs_put_a_features_inputs_in_each_class():
 
 def test_dedicated_baseline_is_exact_with_raw_inputs_and_outputs_and_degrades_in_superposition():
     raw = SuperpositionMember(m=16, s=3, n=12, m_out=12, seed=0)
-    out = superposition.dedicated_baseline(raw, Criterion())
+    out = baseline.dedicated_baseline(raw, Criterion())
     assert out["success"] == 1.0 and out["n_ok"] == 12
     perm = SuperpositionMember(m=16, op="perm", s=3, n=10, m_out=10, seed=1)
-    assert superposition.dedicated_baseline(perm, Criterion())["n_ok"] == 10
+    assert baseline.dedicated_baseline(perm, Criterion())["n_ok"] == 10
     tight = SuperpositionMember(m=16, s=3, d=4, d_out=4, n=24, m_out=24, seed=0)  # 16 inputs in 4 dims
-    assert superposition.dedicated_baseline(tight, Criterion())["n_ok"] < 24
+    assert baseline.dedicated_baseline(tight, Criterion())["n_ok"] < 24

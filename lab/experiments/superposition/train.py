@@ -1,76 +1,23 @@
-"""Experiment kind ``superposition``: one-hidden-layer ReLU networks computing sparse Boolean features.
+"""Training a superposition member: the loss, the forced-class oversampling and the evaluation.
 
-Tests the capacity law of Adler & Shavit (arXiv 2409.15318): n neurons compute at most
-O(n²/log n) features; pairwise AND of m' outputs needs Ω(√(m' log m')) neurons. One member trains a
-MaskedMLP of width n on m' outputs of a BooleanTask; widths and m' are padded inside a bucket.
+One member trains a MaskedMLP of width n on m' outputs of a BooleanTask (lab.experiments.superposition.task);
+widths and m' are padded inside a bucket. ``make_train`` is what the engine vmaps and jits.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lab import experiment
-from lab.boolean_task import BooleanTask, apply_op, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
-from lab.criterion import Criterion, class_probs, feature_scores, scored_exactly, success
+from lab.experiments.superposition.criterion import Criterion
+from lab.experiments.superposition.mlp import MaskedMLP, forward, matmul, shared_matmul, width_mask
+from lab.experiments.superposition.scoring import class_probs, feature_scores, success
+from lab.experiments.superposition.task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
 from lab.losses import weighted_bce
-from lab.mlp import MaskedMLP, forward, matmul, shared_matmul, width_mask
 from lab.training import TrainConfig, train_loop
-
-LOSSES = ("bce", "mse")
-
-
-@dataclass(frozen=True)
-class SuperpositionMember:
-    """One network to train: task (m, op, s | p, d), width n, outputs m_out, lr, seed."""
-
-    m: int = 64  # input features
-    op: str = "and"  # and | or | xor | perm
-    s: int | None = 3  # exactly s inputs active (or give p)
-    p: float | None = None  # each input active with probability p
-    d: int | None = None  # inputs in superposition: dimension of the feature embedding
-    d_out: int | None = None  # outputs in superposition: readout dimension (None: m' raw output units)
-    n: int = 16  # hidden neurons
-    m_out: int = 16  # output features m'
-    lr: float = 1e-2
-    objective: str = "bce"  # bce (logits) | mse (outputs in [0, 1])
-    balance: bool = True  # weight positives as much as near misses in the loss (class_weights)
-    # share of each training batch in which a random feature's own inputs are forced to a class
-    # (both on / only a / only b), so every feature sees positives and near misses often; the
-    # criterion still scores under the task's input distribution
-    oversample: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.s is not None and self.p is not None:
-            raise ValueError("give only one of s and p (set s = none to use p)")
-        task = self.task  # validates m, op, s, p, d
-        if self.n < 1:
-            raise ValueError(f"n (width) must be positive, got {self.n}")
-        if not 1 <= self.m_out <= task.max_outputs:
-            raise ValueError(
-                f"m_out must be in [1, {task.max_outputs}] ({self.op} over m={self.m} has "
-                f"{task.max_outputs} distinct outputs), got {self.m_out}"
-            )
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.objective not in LOSSES:
-            raise ValueError(f"objective must be one of {LOSSES}, got {self.objective!r}")
-        if self.d_out is not None and self.d_out < 1:
-            raise ValueError(f"d_out (output superposition dimension) must be positive, got {self.d_out}")
-        if not 0 <= self.oversample < 1:
-            raise ValueError(f"oversample (share of each batch with a forced feature) must be in [0, 1), got {self.oversample}")
-        if self.oversample > 0 and self.s is None:
-            raise ValueError("oversample needs exactly-s inputs (s), not Bernoulli inputs (p)")
-
-    @property
-    def task(self) -> BooleanTask:
-        return BooleanTask(m=self.m, op=self.op, s=self.s, p=self.p, d=self.d)
 
 
 def class_weights(task: BooleanTask) -> tuple[float, float]:
@@ -241,105 +188,3 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
     return train
 
 
-def dedicated_network(member: SuperpositionMember) -> tuple[dict, jax.Array, jax.Array | None]:
-    """The naive baseline in the member's own setting: one neuron per feature, m' = n.
-
-    Neuron j reads the (possibly superposed) input along e_a + e_b with bias -1, so it fires when
-    both of its inputs are on (perm: along 2 e_a), and writes 2·v_j into the
-    (possibly superposed) output, which the decoder reads as 2 Σ_k h_k v_k·v_j - 1. Exact with
-    raw inputs and outputs; interference between the superposed directions is all that can make
-    it fail. Returns (parameters with the readout folded in, pairs (m', 2), embedding or None),
-    drawn from the member's own keys, so it faces the same task instance as the trained member.
-    """
-    task, k = member.task, member.m_out
-    keys = member_keys(experiment.member_key(EXPERIMENT, member))
-    pairs_Kx2 = sample_pairs(keys["task"], task, k)
-    emb_MxD = feature_embedding(keys["embed"], task.m, task.d) if task.d is not None else None
-    e_MxD = emb_MxD if emb_MxD is not None else jnp.eye(task.m)
-    w_in_DxK = (e_MxD[pairs_Kx2[:, 0]] + e_MxD[pairs_Kx2[:, 1]]).T  # perm (a = b): 2 e_a
-    b_in_K = -jnp.ones(k)
-    if member.d_out is None:
-        w_out_KxK, b_out_K = 2.0 * jnp.eye(k), -jnp.ones(k)
-    else:
-        read_OxK = readout_vectors(keys["readout"], member.d_out, k)
-        w_out_KxK, b_out_K = 2.0 * read_OxK.T @ read_OxK, -jnp.ones(k)
-    if member.objective != "bce":  # mse reads outputs at 1/2: scale the logit-style read into [0, 1]
-        w_out_KxK, b_out_K = 0.5 * w_out_KxK, 0.5 * b_out_K + 0.5
-    params = {"w_in_DxN": w_in_DxK, "b_in_N": b_in_K, "w_out_NxK": w_out_KxK, "b_out_K": b_out_K}
-    return params, pairs_Kx2, emb_MxD
-
-
-def dedicated_baseline(member: SuperpositionMember, criterion: Criterion) -> dict:
-    """Scores of ``dedicated_network`` under the criterion: success, n_ok, frac_ok, worst rates."""
-    params, pairs_Kx2, emb_MxD = dedicated_network(member)
-    k = member.m_out
-    decision = 0.0 if member.objective == "bce" else 0.5
-    key = member_keys(experiment.member_key(EXPERIMENT, member))["eval"]
-    scores = feature_scores(params, jnp.int32(k), pairs_Kx2, member.task, emb_MxD, key, criterion, decision)
-    return {name: float(v) for name, v in success(scores, jnp.int32(k), criterion).items()}
-
-
-def cost(shape: Mapping[str, Any]) -> float:
-    """FLOPs of one training step relative to others (dense forward+backward)."""
-    d_in = shape["d"] or shape["m"]
-    return float(shape["n"] * (d_in + shape["m_out"]))
-
-
-def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion) -> int:
-    """Rough peak memory of one member in a vmapped program (params, Adam, activations, eval)."""
-    d_in, n, k = shape["d"] or shape["m"], shape["n"], shape["m_out"]
-    o = shape.get("d_out") or 0  # outputs in superposition: weights n x d_out, readout d_out x m'
-    params = d_in * n + n * k + n + k + o * (n + k + 1)
-    acts = train_cfg.batch * (shape["m"] + 3 * n + 3 * k + 3 * o)
-    task = BooleanTask(m=shape["m"], op=shape["op"], s=shape["s"], p=shape["p"], d=shape["d"])
-    if scored_exactly(task, criterion):
-        evals = 2048 * (n + 12 * k)  # one chunk of enumerated inputs: hidden, outputs, class one-hots
-    else:
-        evals = criterion.samples * 4 * n * min(k, 64) * 2 + criterion.samples * n
-    return 4 * (5 * params + acts + evals + 2 * train_cfg.evals * k)
-
-
-def row_metrics(member: SuperpositionMember, metrics: dict) -> dict:
-    """Per-member metrics for the results store; per-feature scores trimmed to m_out (last eval)."""
-    per_feature = ("fnr", "fpr", "precision")
-    out = {k: np.asarray(v).tolist() for k, v in metrics.items() if k not in per_feature}
-    for name in per_feature:
-        out[f"{name}_final"] = [round(float(v), 5) for v in np.asarray(metrics[name])[-1, : member.m_out]]
-    return out
-
-
-def success_text(success: Mapping[str, Any]) -> str:
-    """The criterion in words, for reports (lab.criterion)."""
-    c = Criterion(**{k: v for k, v in success.items() if k in {f.name for f in dataclasses.fields(Criterion)}})
-    share = "all" if c.fraction >= 1 else f"at least {c.fraction:.0%}"
-    return (f"a feature is computed when its false-negative rate and its false-positive rate on each negative class "
-            f"(only a on, only b on, neither) are at most ε = {c.epsilon:g} and its precision is at least {1 - c.epsilon:g}, "
-            f"scored exactly over every s-sparse input when there are at most {c.max_inputs} of them (else on "
-            f"{c.samples} sampled inputs per class); a network succeeds when {share} of its m' features are computed. "
-            "Capacity views: features computed (the most over m'), m' with 90% computed, m' with all computed")
-
-
-EXPERIMENT = experiment.register(
-    experiment.Experiment(
-        name="superposition",
-        member=SuperpositionMember,
-        traced=("lr",),
-        padded=("n", "m_out"),
-        identity=("m", "op", "s", "p", "d"),
-        make_train=make_train,
-        cost=cost,
-        bytes_per_member=bytes_per_member,
-        row_metrics=row_metrics,
-        analysis=experiment.Analysis(
-            resource="m_out",
-            direction="decreasing",
-            series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance", "oversample"),
-            laws=("n2_over_log", "power", "n2", "n_log_n", "linear"),
-            covariates=("n",),
-            fit_by=("m", "op", "s", "p", "objective", "balance", "oversample", "lr"),
-            views=("frac90", "all", "computed"),
-        ),
-        description="one-hidden-layer ReLU MLPs computing sparse Boolean features (arXiv 2409.15318)",
-        success_text=success_text,
-    )
-)

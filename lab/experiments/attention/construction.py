@@ -1,7 +1,7 @@
 """Explicit bilinear-attention weights that recognise a relational graph (Adler, arXiv 2509.22840).
 
 Notation: E (m x d) item embeddings (rows x_i), A (m x m) adjacency, D = D_K key dimension. A
-bilinear scorer (lab.attention_model.BilinearScorer) gives S = E W_Q W_Kᵀ Eᵀ + b and predicts the
+bilinear scorer (lab.experiments.attention.model.BilinearScorer) gives S = E W_Q W_Kᵀ Eᵀ + b and predicts the
 edge i -> j iff S_ij > 0. Both constructions use bias b = -1/2 and aim at S_ij ≈ A_ij.
 
 1. Uncompressed (m = d, E orthogonal), any graph (in particular a permutation):
@@ -30,7 +30,7 @@ edge i -> j iff S_ij > 0. Both constructions use bias b = -1/2 and aim at S_ij �
    D_K = Θ(m' log m' / d_model), the law. ``stated_dk`` fixes the constant: D_K = ⌈C·m' ln m' / d⌉.
    The h heads take column blocks of W_Q and G: head t owns key directions t·d_k..(t+1)·d_k - 1 and
    every edge's signal is spread over all heads. For a bilinear scorer the split of D over heads is
-   immaterial (many heads = one head of rank D_K, lab.attention_model.merge_heads).
+   immaterial (many heads = one head of rank D_K, lab.experiments.attention.model.merge_heads).
    For m = d (E orthogonal) the last sum vanishes: only the key crosstalk deg/D is left.
    Regime: the embedding crosstalk (deg + indeg)(1/d - 1/m) does not shrink with D, so the
    construction needs d_model ≳ 8 ln(c/ε)·(deg + indeg)·(1 - d/m): it works for m = d and mild
@@ -46,9 +46,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lab.attention_model import BilinearScorer
-from lab.criterion import Criterion
-from lab.graph_task import adjacency, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
+from lab.experiments.attention.model import BilinearScorer
+from lab.experiments.attention.success import AttentionSuccess
+from lab.experiments.attention.task import adjacency, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
 
 STATED_C = 12.0  # D_K = ⌈STATED_C · m' ln m' / d_model⌉: the stated size (measured smallest: 6-9, tests/test_attention_construction.py)
 
@@ -112,7 +112,7 @@ def stated_dk(m_edges: int, d_model: int, c: float = STATED_C) -> int:
 
 
 def construction_recovery(params: dict, emb_MxD: jax.Array, adj_MxM: jax.Array, key: jax.Array, context: int, samples: int) -> dict:
-    """Edge metrics (lab.graph_task.edge_metrics) of constructed weights on ``samples`` random contexts."""
+    """Edge metrics (lab.experiments.attention.task.edge_metrics) of constructed weights on ``samples`` random contexts."""
     h, _, k = params["w_q_HxDxK"].shape
     ctx_BxC = sample_contexts(key, emb_MxD.shape[0], context, samples)
     logits = BilinearScorer(h_max=h, dk_max=k).apply({"params": params}, emb_MxD, ctx_BxC, jnp.asarray(h * k), jnp.asarray(h))
@@ -151,7 +151,7 @@ def construction_recoveries(m: int, d_model: int, graph: str, m_edges: int, dks,
 
 
 def smallest_dk(m: int, d_model: int, graph: str, m_edges: int, dks, *, seeds: int = 2, context: int = 16,
-                criterion: Criterion = Criterion(samples=256)) -> int | None:
+                criterion: AttentionSuccess = AttentionSuccess(samples=256)) -> int | None:
     """Smallest dk in ``dks`` from which on the construction succeeds on all ``seeds`` instances."""
     dks = sorted(int(k) for k in dks)
     rec = construction_recoveries(m, d_model, graph, m_edges, dks, seeds=seeds, context=context, samples=criterion.samples)

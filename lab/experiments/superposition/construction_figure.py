@@ -1,13 +1,13 @@
 """Construction figure: neurons and parameters of the smallest working explicit network against m'.
 
 construction.png: left, hidden neurons n against output features m' for the explicit construction
-of lab.construction (n_min measured with the criterion, and its stated width), beside trained
+of lab.experiments.superposition.construction (n_min measured with the criterion, and its stated width), beside trained
 networks when a superposition fit is given (width n against its capacity m'*), with the guides of
 Adler & Shavit (arXiv 2409.15318): the O(√m' log m') construction and the Ω(√(m' log m')) lower
 bound, scaled through the construction's largest point (only their slopes are theory), the
 dedicated network n = m' (exact, unscaled) and the fitted a + b ln m' of the construction. Right,
 nonzero parameters against m' with m' log² m' and m' log m' guides (trained networks: dense count).
-Rows: ``extra["construction_rows"]`` (lab.construction.measure rows), or ``rows`` when they are
+Rows: ``extra["construction_rows"]`` (lab.experiments.superposition.construction.measure rows), or ``rows`` when they are
 such rows.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.mlp import param_count
+from lab.experiments.superposition.mlp import param_count
 from lab.plots import style
 
 

@@ -4,10 +4,11 @@ capacity.png: left, the headline capacity view (lab.capacity: by default the num
 network computes) with 95% intervals over seeds (censored series as open markers with arrows at
 their bound), the laws fitted to it (c·n^α, and the theory's n²/log n against n², n·log n and n,
 drawn over the measured widths only), and the naive baseline of one neuron per feature in the same
-superposition (lab.superposition.dedicated_network); right, every capacity view of the same
+superposition (lab.experiments.superposition.train.dedicated_network); right, every capacity view of the same
 networks side by side (features computed, 90% of m' computed, all m' computed), with their fitted
 exponents (Adler & Shavit, arXiv 2409.15318).
 success.png: per width, the fraction and the number of the m' features computed against m'.
+construction.png: the explicit construction's size against m' (lab.experiments.superposition.construction_figure).
 """
 
 from __future__ import annotations
@@ -21,21 +22,14 @@ from lab.plots import style
 from lab.thresholds import group_series
 
 
-def figures(rows: list[dict], fit: dict | None, out_dir: Path, extra: dict | None = None) -> list[Path]:
-    if fit is None:
-        from lab.fit import fit_rows
+def figures(rows: list[dict], fit: dict, out_dir: Path, overlay: dict | None = None) -> list[Path]:
+    """capacity, success and, when the overlay measured the construction, construction (PNG+PDF)."""
+    from lab.experiments.superposition import construction_figure
 
-        fit = fit_rows("superposition", rows).to_dict()
-    return capacity_figure(fit, out_dir, extra) + success_figure(rows, fit, out_dir)
+    return (capacity_figure(fit, out_dir, overlay) + success_figure(rows, fit, out_dir)
+            + construction_figure.figures(rows, fit, out_dir, overlay))
 
 
-CAPTIONS = {
-    "capacity": "Left: capacity per width under the headline view, with 95% intervals over seeds, the laws fitted "
-                "to it (drawn over the measured widths) and the naive one-neuron-per-feature baseline in the same "
-                "superposition. Right: every capacity view of the same networks, with its fitted exponent",
-    "success": "Per width, the fraction (left) and the number (right) of the m' features computed against m' "
-               "(mean over seeds; bars: the seeds' range)",
-}
 VIEW_STYLE = {"computed": ("o", "#1f4e79"), "frac90": ("s", "#2e8b57"), "all": ("^", "#c0392b"), "success": ("D", "#6c3483")}
 VIEW_NAME = {"computed": "features computed", "frac90": "m'* with >= 90% computed", "all": "m'* with all computed",
              "success": "m'* under [success]"}

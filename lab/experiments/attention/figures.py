@@ -12,7 +12,7 @@ law.png: one panel per fitted group (model, heads, compression; lab.fit): D_K*·
     construction, D_K = 2 for out-degree <= 1, else d_model) and extra["construction"] (m > d_model: the compressed construction's smallest
     D_K), each {"m", "m_edges", "d_model", "dk"}, and extra["construction_searched"] (the compressed
     settings searched: a panel without construction points says the construction never succeeded);
-    extra["epsilon"] (default 0.05) draws 1 - ε.
+    the run's ε (fit["success"]) draws 1 - ε.
 collapse.png: recovery of every member against D_K·d_model/(m' log m').
 heads.png: at fixed D_K, recovery against the number of heads, compressed (m > d_model) and
     uncompressed (m = d_model), per model.
@@ -26,18 +26,16 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+from lab.experiments.attention.success import AttentionSuccess
 from lab.plots import style
 
 GROUP_FIELDS = ("model", "d_model", "m", "h", "graph", "context")
 
 
-def figures(rows: list[dict], fit: dict | None, out_dir: Path, extra: dict | None = None) -> list[Path]:
-    if fit is None:
-        from lab.fit import fit_rows
-
-        fit = fit_rows("attention", rows).to_dict()
+def figures(rows: list[dict], fit: dict, out_dir: Path, extra: dict | None = None) -> list[Path]:
+    """threshold, law, residuals, collapse and heads (PNG+PDF); 1 - ε from the run's [success] (fit["success"])."""
     rows = [r for r in rows if r.get("kind", "attention") == "attention"]
-    eps = float((extra or {}).get("epsilon", 0.05))
+    eps = float((fit.get("success") or {}).get("epsilon", AttentionSuccess().epsilon))
     return (threshold_figure(rows, fit, out_dir, eps) + law_figure(fit, out_dir, extra) + residuals_figure(fit, out_dir)
             + collapse_figure(rows, out_dir, eps) + heads_figure(rows, out_dir))
 

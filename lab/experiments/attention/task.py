@@ -25,7 +25,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-GRAPHS = ("perm", "degree", "edges")
+from lab.experiments.attention.member import GRAPHS  # noqa: E402,F401
 
 
 def item_embeddings(key: jax.Array, m: int, d_model: int) -> jax.Array:

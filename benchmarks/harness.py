@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lab import engine, experiment
-from lab.criterion import Criterion
+from lab.experiments.superposition.scoring import Criterion
 from lab.training import TrainConfig
 
 # Throughput runs end with one evaluation on this few held-out samples, so that they time the
@@ -354,8 +354,8 @@ def textbook_vmap(cfg: dict, budget: Budget) -> dict:
     targets, optax BCE, optax Adam; the whole population in one vmap (lab's trainer before tuning)."""
     import optax
 
-    from lab.boolean_task import BooleanTask, sample_pairs
-    from lab.superposition import class_weights
+    from lab.experiments.superposition.task import BooleanTask, sample_pairs
+    from lab.experiments.superposition.train import class_weights
 
     task = BooleanTask(m=cfg["m"], op=TASK["op"], s=TASK["s"])
     q, pos_weight = class_weights(task)
@@ -412,8 +412,8 @@ def torch_loop(cfg: dict, budget: Budget) -> dict:
         import torch
     except ImportError:
         return {"skipped": "torch is not installed (pip install 'lab[torch]' to compare against it)"}
-    from lab.superposition import class_weights
-    from lab.boolean_task import BooleanTask, all_pairs
+    from lab.experiments.superposition.train import class_weights
+    from lab.experiments.superposition.task import BooleanTask, all_pairs
 
     task = BooleanTask(m=cfg["m"], op=TASK["op"], s=TASK["s"])
     q, pos_weight = class_weights(task)
@@ -480,7 +480,7 @@ def sweep_end_to_end(spec_path: str | None = None) -> dict:
         return {"skipped": f"no sweep spec at {path or 'sweeps/superposition-quick.toml'}"}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "LAB_JAX_CACHE": str(Path(tmp) / "cache")}
-        code = ("import json, lab.bench as b; "
+        code = ("import json, benchmarks.harness as b; "
                 f"print('RESULT', json.dumps(b._sweep_worker({str(path)!r}, {str(Path(tmp) / 'run')!r})))")
         t0 = time.perf_counter()
         out = _subprocess_result(code, env)
@@ -505,6 +505,8 @@ def _sweep_worker(spec_path: str, run_dir: str) -> dict:
 
 def _subprocess_result(code: str, env: dict) -> dict:
     """Run ``code`` in a fresh Python and parse the JSON it prints after 'RESULT '."""
+    root = str(Path(__file__).resolve().parent.parent)  # the checkout, so that `benchmarks` imports
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1800)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode or line is None:
@@ -513,7 +515,7 @@ def _subprocess_result(code: str, env: dict) -> dict:
 
 
 def _default_sweep() -> Path | None:
-    from lab.reproduction import packaged_sweeps_dir
+    from lab.experiment import packaged_sweeps_dir
 
     for folder in (Path.cwd() / "sweeps", packaged_sweeps_dir()):
         p = folder / "superposition-quick.toml"
@@ -549,7 +551,7 @@ def device_scaling(budget: Budget) -> dict:
         env = dict(os.environ)
         if on_cpu:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n}").strip()
-        code = ("import json, lab.bench as b; "
+        code = ("import json, benchmarks.harness as b; "
                 f"print('RESULT', json.dumps(b._device_worker({n}, {budget.seconds}, {budget.repeats})))")
         rows.append({"devices": n, **_subprocess_result(code, env)})
     note = "simulated CPU devices (--xla_force_host_platform_device_count) share the same cores" if on_cpu else ""

@@ -1,4 +1,5 @@
-"""When a trained network computes its Boolean features: exact per-feature scoring and the criterion.
+"""When a trained network computes its Boolean features: exact per-feature scoring (the criterion's
+settings are lab.experiments.superposition.criterion.Criterion).
 
 Each output feature j reads its own inputs (a, b) (``perm``: a = b). Every input falls into one of
 the feature's *local classes*, the values of (x_a, x_b): both on, only a, only b, neither. The
@@ -32,54 +33,18 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lab.boolean_task import BooleanTask, apply_op, sample_inputs
-from lab.mlp import width_mask
+from lab.experiments.superposition.task import BooleanTask, apply_op, sample_inputs
+from lab.experiments.superposition.criterion import Criterion, scored_exactly
+from lab.experiments.superposition.mlp import width_mask
 
 # the local classes (x_a, x_b) of a feature, in this order everywhere
 CLASSES_Ax2 = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 CLASS_NAMES = ("neither", "only_b", "only_a", "both")
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """When a trained network counts as computing its task."""
-
-    epsilon: float = 0.05  # bound on the false-negative rate, each false-positive rate and 1 - precision
-    fraction: float = 1.0  # fraction of output features that must be computed for success
-    samples: int = 1200  # held-out inputs per feature and class when inputs are sampled, not enumerated
-    max_inputs: int = 60_000  # enumerate all inputs when the task has at most this many (exact scoring)
-
-    def __post_init__(self):
-        if not 0 < self.epsilon < 1:
-            raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon}")
-        if not 0 < self.fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
-        if self.samples < 1:
-            raise ValueError(f"samples must be positive, got {self.samples}")
-        if self.max_inputs < 0:
-            raise ValueError(f"max_inputs must be >= 0, got {self.max_inputs}")
-
-    def samples_needed(self, z: float = 1.96) -> int:
-        """Samples per class for a binomial 95% interval at rate ε to be within ±ε/4."""
-        return math.ceil((4 * z / self.epsilon) ** 2 * self.epsilon * (1 - self.epsilon))
-
-
-def input_count(task: BooleanTask) -> int | None:
-    """How many distinct inputs the task has (C(m, s)); None for Bernoulli inputs."""
-    return math.comb(task.m, task.s) if task.s is not None else None
-
-
-def scored_exactly(task: BooleanTask, criterion: Criterion) -> bool:
-    """Whether ``feature_scores`` enumerates every input of the task (no sampling)."""
-    count = input_count(task)
-    return count is not None and count <= criterion.max_inputs
 
 
 def all_inputs(task: BooleanTask) -> np.ndarray:

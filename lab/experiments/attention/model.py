@@ -26,7 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-MODELS = ("bilinear", "softmax")
+from lab.experiments.attention.member import MODELS  # noqa: E402,F401
 
 
 def headwise_normal(key: jax.Array, shape: tuple[int, int, int], dtype=jnp.float32) -> jax.Array:

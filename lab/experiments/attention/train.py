@@ -1,0 +1,86 @@
+"""Training an attention member: task instance, pair-wise logistic loss and ``make_train``.
+
+One member trains a scorer (lab.experiments.attention.model: ``bilinear`` or ``softmax``) on contexts
+drawn inside the loop (lab.experiments.attention.task); D_K is padded (key-dimension masks), m' and the
+degree are traced (nested graphs) and heads are padded too, so a bucket trains
+seeds × D_K × h × m' × lr in one program.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+
+from lab import experiment
+from lab.experiments.attention.model import make_model
+from lab.experiments.attention.success import AttentionSuccess
+from lab.experiments.attention.task import adjacency, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
+from lab.losses import weighted_bce
+from lab.training import TrainConfig, train_loop
+
+
+def member_keys(root: jax.Array) -> dict[str, jax.Array]:
+    """Independent streams of one member's root key."""
+    names = ("graph", "embed", "init", "data", "eval")
+    return {name: jax.random.fold_in(root, i) for i, name in enumerate(names)}
+
+
+def task_instance(root: jax.Array, static: Mapping[str, Any], m_edges, degree) -> tuple[jax.Array, jax.Array]:
+    """(embeddings (m, d_model), adjacency (m, m)) of a member from its root key."""
+    keys = member_keys(root)
+    emb_MxD = item_embeddings(keys["embed"], static["m"], static["d_model"])
+    ranks_MxM = graph_ranks(keys["graph"], static["m"], static["graph"])
+    return emb_MxD, adjacency(ranks_MxM, static["graph"], m_edges, degree)
+
+
+def pair_loss(logits_BxCxC: jax.Array, y_BxCxC: jax.Array, pos_weight: float) -> jax.Array:
+    """Weighted logistic loss per pair, averaged (edges weighted ``pos_weight``)."""
+    w = 1.0 + (pos_weight - 1.0) * y_BxCxC
+    return weighted_bce(logits_BxCxC, y_BxCxC, w) / y_BxCxC.size
+
+
+def data_key(m: int, context: int) -> jax.Array:
+    """The context stream shared by every member with these m and context (TrainConfig.data = "task").
+
+    Contexts are index sets, independent of a member's graph and embeddings, so members of
+    different seeds, graphs and models can share them: a member's run equals its solo run, and
+    under the engine's vmap a step samples contexts once and gathers every member's rows with
+    the same indices (with per-member contexts the gathers' batched indices dominated a step).
+    """
+    return jax.random.key(experiment.stable_hash(f"attention-data:m={m},context={context}"))
+
+
+def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: AttentionSuccess):
+    """Build train(root_key, hyper) for one bucket; hyper = {lr, m_edges, degree, dk, h} (scalars)."""
+    c, m = static["context"], static["m"]
+    # a head of a member with h = 1 holds all of D_K, so each padded head holds the bucket's max dk
+    model = make_model(static["model"], static["h"], static["dk"])
+    pos_weight = float(static["pos_weight"])
+
+    def train(root: jax.Array, hyper: Mapping[str, jax.Array]):
+        keys = member_keys(root)
+        emb_MxD, adj_MxM = task_instance(root, static, hyper["m_edges"], hyper["degree"])
+        dk, h = hyper["dk"], hyper["h"]
+
+        def loss_fn(params, batch_key):
+            ctx_BxC = sample_contexts(batch_key, m, c, train_cfg.batch)
+            logits = model.apply({"params": params}, emb_MxD, ctx_BxC, dk, h)
+            return pair_loss(logits, context_targets(adj_MxM, ctx_BxC), pos_weight)
+
+        eval_ctx = sample_contexts(keys["eval"], m, c, success.samples)
+        eval_y = context_targets(adj_MxM, eval_ctx)
+
+        def evaluate(params):
+            logits = model.apply({"params": params}, emb_MxD, eval_ctx, dk, h)
+            metrics = edge_metrics(logits > 0, eval_y)
+            return {**metrics, "success": metrics["recovery"] >= 1.0 - success.epsilon - 1e-9}
+
+        params = model.init(keys["init"], emb_MxD, eval_ctx[:1], dk, h)["params"]
+        return train_loop(
+            params, loss_fn=loss_fn, evaluate=evaluate,
+            data_key=data_key(m, c) if train_cfg.data == "task" else keys["data"],
+            learning_rate=hyper["lr"], cfg=train_cfg,
+        )
+
+    return train
