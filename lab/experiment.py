@@ -98,6 +98,10 @@ class Experiment:
     # Constructions and baselines measured at a run's own settings, for its figures: (rows,
     # success settings) -> JSON-able dict, handed to ``figures`` as ``overlay`` (cached per run).
     overlay: Callable[[list[dict], Any], dict] | None = None
+    # Reading the trained networks (`lab interpret RUN_DIR`): (run_dir, rows, out_dir) -> dict with
+    # "figures" (written paths), "summary" (JSON-able) and "text" (Markdown for the report); None:
+    # the kind has no such reading.
+    interpret: Callable[[Path, list[dict], Path], dict] | None = None
     # Sweep specs the kind ships, by level (LEVELS): file stems found in ``sweeps_dir``.
     sweeps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sweeps_dir: Path | None = None
