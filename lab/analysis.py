@@ -142,13 +142,11 @@ def summary_text(kind: str, rows: list[dict], fit_dict: dict, figures: list[Path
     lines.append(f"{word} {a.resource}* per series:")
     series = fit_dict.get("series", [])
     # every field that tells series apart (a swept lr too, which is not among the kind's series fields)
-    keys = list(dict.fromkeys([*a.series, *(k for s in series for k in s["key"])]))
-    varying = [k for k in keys if len({repr(s["key"].get(k)) for s in series}) > 1]
-    shown = [k for k in a.covariates if k in varying] + [k for k in varying if k not in a.covariates]
+    shown = labels.series_keys([s["key"] for s in series], a.series, a.covariates)
     integer = bool(rows) and isinstance(rows[0].get(a.resource), int)
     for s in series:
         label = labels.series_label(s["key"], shown) or "all members"
-        lines.append(f"  {label}: {_threshold_text(s, integer)}")
+        lines.append(f"  {label}: {labels.threshold_text(s, integer, censored_note=True)}")
     best = fit_dict.get("best")
     if best:
         law = next((law for law in fit_dict.get("laws", []) if law.get("name") == best), {})
@@ -172,16 +170,6 @@ def thresholds_csv(fit_dict: dict) -> str:
     for s in series:
         w.writerow([s["key"].get(k, "") for k in keys] + [_csv_value(s.get(c)) for c in cols])
     return buf.getvalue()
-
-
-def _threshold_text(s: dict, integer: bool = False) -> str:
-    if s.get("censored"):
-        return f"{labels.threshold_text(s, integer)} (censored: outside the swept range)"
-    if s.get("threshold") is not None:
-        return labels.threshold_text(s, integer)
-    if s.get("threshold") is None:
-        return "no estimate"
-    return f"{s['threshold']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}]"
 
 
 def _csv_value(v):

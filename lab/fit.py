@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lab import capacity, experiment, laws, store
+from lab import capacity, experiment, labels, laws, store
 from lab.thresholds import Threshold, fit_thresholds, series_fields
 
 SEPARATE = 2.0  # ΔQAIC below which two laws are not told apart
@@ -86,11 +86,11 @@ class FitReport:
         for s in self.series:
             key = " ".join(f"{c}={s.key.get(c)}" for c in self.covariates)
             key += "".join(f" {k}={s.key.get(k)}" for k in varying)
+            val = labels.threshold_text(s.to_dict())
             if s.censored:
-                val = f"{'>' if s.censored == 'above' else '<'} {_num(s.bound)}  ({s.note})"
-            else:
-                w = f"  width {s.width:.2f}" if s.width is not None else ""
-                val = f"{_num(s.threshold)} [{_num(s.lo)}, {_num(s.hi)}]{w}"
+                val += f"  ({s.note})"
+            elif s.width is not None:
+                val += f"  width {s.width:.2f}"
             out.append(f"  {key:<28} {val}   seeds={s.seeds}")
         ok = [f for f in self.laws if f.converged]
         best_q = min((_score(f) for f in ok), default=math.nan)
@@ -121,8 +121,7 @@ def _num(x: float | None) -> str:
 
 
 def _varying_keys(series: Sequence[Threshold], skip: Sequence[str]) -> list[str]:
-    keys = {k for s in series for k in s.key} - set(skip)
-    return sorted(k for k in keys if len({repr(s.key.get(k)) for s in series}) > 1)
+    return [k for k in labels.varying(s.key for s in series) if k not in skip]
 
 
 def group_label(group: dict) -> str:
@@ -174,7 +173,7 @@ def fit_rows(
     head = groups[0]
     headline_series = [s for g in groups if g.view == head.view for s in g.series]
     labelled = []
-    varying = [k for k in (groups[0].group if groups else {}) if len({repr(g.group.get(k)) for g in groups}) > 1]
+    varying = labels.varying((g.group for g in groups), groups[0].group if groups else ())
     for g in groups:
         label = group_label({k: g.group[k] for k in varying})
         tag = f"[{g.view}{'; ' + label if label else ''}] " if len(groups) > 1 else ""

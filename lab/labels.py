@@ -30,6 +30,22 @@ def series_label(key: dict, fields) -> str:
     return ", ".join(f"{k}={value_text(key.get(k))}" for k in fields)
 
 
+def varying(dicts, fields=None) -> list[str]:
+    """The fields whose values differ among ``dicts`` (compared as repr; a missing field reads None):
+    in the order of ``fields`` when given, else every field of the dicts, sorted."""
+    dicts = list(dicts)
+    names = list(dict.fromkeys(fields)) if fields is not None else sorted({k for d in dicts for k in d})
+    return [k for k in names if len({repr(d.get(k)) for d in dicts}) > 1]
+
+
+def series_keys(keys, series_fields=(), covariates=()) -> list[str]:
+    """The fields that tell series apart, for tables and labels: the covariates first, then the
+    kind's other series fields, then any other field that varies (e.g. a swept lr)."""
+    keys = list(keys)
+    order = [*covariates, *series_fields, *sorted({k for key in keys for k in key})]
+    return varying(keys, order)
+
+
 def _significant_digits(text: str) -> int | None:
     """Significant digits a number was typed with ("3e-2" -> 1, "0.0316" -> 3, "100" -> 3)."""
     m = re.fullmatch(r"\s*[+-]?(\d*)(?:\.(\d*))?(?:[eE][+-]?\d+)?\s*", text)
@@ -68,17 +84,18 @@ def number(x: float, digits: int = 3) -> str:
     return text
 
 
-def threshold_text(s: dict, integer: bool = False) -> str:
+def threshold_text(s: dict, integer: bool = False, censored_note: bool = False) -> str:
     """A series' threshold at the precision its interval supports.
 
     Censored series: the bound ("< 8"). A wide interval (hi/lo > 1.5) gets 2 significant digits; an
     estimate that is just the geometric midpoint of its interval's ends (the transition lies between
     two grid points and the data cannot place it) reads "between lo and hi". ``integer``: the
     resource is a count (m', d_k), so values of 10 and more are rounded to whole numbers.
+    ``censored_note`` marks a censored bound as such ("> 1024 (censored)").
     """
     if s.get("censored"):
         rel = {"below": "<", "above": ">"}.get(s["censored"], "?")
-        return f"{rel} {_num(s.get('bound'), 6, integer)}"  # a grid value: all its digits
+        return f"{rel} {_num(s.get('bound'), 6, integer)}{' (censored)' if censored_note else ''}"  # a grid value: all its digits
     t, lo, hi = s.get("threshold"), s.get("lo"), s.get("hi")
     if t is None:
         return "no estimate"
@@ -98,4 +115,4 @@ def _num(x, digits: int, integer: bool) -> str:
     return number(x, digits)
 
 
-__all__ = ["value_text", "series_label", "matches", "number", "threshold_text"]
+__all__ = ["value_text", "series_label", "varying", "series_keys", "matches", "number", "threshold_text"]

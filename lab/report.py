@@ -138,12 +138,11 @@ def series_table(fit: dict, analysis: experiment.Analysis, integer: bool = False
     """One row per series: the fields that vary between series (a swept lr too), then the threshold
     at the precision its interval supports, or its censored bound."""
     series = fit.get("series", [])
-    fields = list(dict.fromkeys([*analysis.series, *(k for s in series for k in s["key"])]))
-    keys = [k for k in fields if len({repr(s["key"].get(k)) for s in series}) > 1] or list(analysis.covariates)
+    keys = labels.series_keys([s["key"] for s in series], analysis.series) or list(analysis.covariates)
     header = keys + [f"{analysis.resource}* [95% interval]", "seeds"]
     rows = []
     for s in series:
-        thr = labels.threshold_text(s, integer) + (" (censored)" if s.get("censored") else "")
+        thr = labels.threshold_text(s, integer, censored_note=True)
         rows.append([labels.value_text(s["key"].get(k, "")) for k in keys] + [thr, str(s.get("seeds", ""))])
     return header, rows
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+from lab import labels
 from lab.experiments.attention.success import AttentionSuccess
 from lab.plots import style
 
@@ -43,10 +44,6 @@ def figures(rows: list[dict], fit: dict, out_dir: Path, extra: dict | None = Non
 def final(row: dict, metric: str = "recovery") -> float:
     v = row.get(metric)
     return float(v[-1]) if isinstance(v, list) else float("nan") if v is None else float(v)
-
-
-def _varying(dicts: list[dict], fields) -> list[str]:
-    return [f for f in fields if len({repr(d.get(f)) for d in dicts}) > 1]
 
 
 def _label(d: dict, fields) -> str:
@@ -71,7 +68,7 @@ def mlogm(m_edges) -> np.ndarray:
 
 
 def threshold_figure(rows: list[dict], fit: dict, out_dir: Path, eps: float = 0.05) -> list[Path]:
-    fields = _varying(rows, GROUP_FIELDS) or ["model"]
+    fields = labels.varying(rows, GROUP_FIELDS) or ["model"]
     panels = _groups(rows, fields)
     ncols = min(4, math.ceil(math.sqrt(len(panels))))
     nrows = math.ceil(len(panels) / ncols)
@@ -283,7 +280,7 @@ def collapse_figure(rows: list[dict], out_dir: Path, eps: float = 0.05) -> list[
         return []  # rows without recovery (e.g. planted ones): nothing to collapse
     fig, axes = style.figure(width=5.6, height=3.8)
     ax = axes[0, 0]
-    fields = _varying(rows, GROUP_FIELDS) or ["model"]
+    fields = labels.varying(rows, GROUP_FIELDS) or ["model"]
     groups = _groups(rows, fields)
     for (gkey, grows), color, mk in zip(groups.items(), style.colors(len(groups)), "osD^v<>p" * 4):
         x = np.array([r["dk"] * r["d_model"] / mlogm(r["m_edges"]) for r in grows])

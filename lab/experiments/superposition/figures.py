@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab import labels
 from lab.capacity import final
 from lab.plots import style
 from lab.thresholds import group_series
@@ -62,7 +63,7 @@ def capacity_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list
     cols = style.colors(len(head)) if len(head) > 1 else ["#1f4e79"]
     all_n = sorted({float(s["key"]["n"]) for g in groups for s in g["series"]})
     for g, color in zip(head, cols):
-        label = ", ".join(f"{k}={v}" for k, v in g.get("group", {}).items() if len({repr(h.get("group", {}).get(k)) for h in head}) > 1)
+        label = labels.series_label(g.get("group", {}), labels.varying((h.get("group", {}) for h in head), g.get("group", {})))
         n, t, err = _measured(g["series"])
         if len(n):
             ax.errorbar(n, t, yerr=err, fmt="o", color=color, ms=5, capsize=3, lw=1.2,
@@ -106,7 +107,7 @@ def capacity_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list
         marker, color = VIEW_STYLE.get(g.get("view"), ("o", "0.3"))
         power = next((l for l in g.get("laws", []) if l["name"] == "power" and l.get("converged")), None)
         alpha = f", α = {power['params']['alpha']['value']:.2f}" if power else ""
-        glabel = ", ".join(f"{k}={v}" for k, v in g.get("group", {}).items() if len({repr(h.get("group", {}).get(k)) for h in groups}) > 1)
+        glabel = labels.series_label(g.get("group", {}), labels.varying((h.get("group", {}) for h in groups), g.get("group", {})))
         ax_v.errorbar(n, t, yerr=err, fmt=marker + "-", color=color, ms=5, capsize=2, lw=0.9,
                       label=f"{VIEW_NAME.get(g.get('view'), g.get('view'))}{' ' + glabel if glabel else ''}{alpha}")
     ax_v.set_title("The same networks under each capacity view", fontsize=9)
@@ -131,9 +132,10 @@ def success_figure(rows: list[dict], fit: dict, out_dir: Path) -> list[Path]:
     groups.sort(key=lambda g: tuple(repr(g[0].get(f)) if f != "n" else "" for f in fields) + (g[0].get("n", 0),))
     cols = style.colors(len(groups))
     top = 1.0
+    others = [f for f in labels.varying((g[0] for g in groups), fields) if f != "n"]
     for (key, members), color in zip(groups, cols):
         r = np.array(sorted({float(m["m_out"]) for m in members}))
-        label = f"n={key.get('n')}" + "".join(f", {f}={key[f]}" for f in fields if f != "n" and len({repr(g[0].get(f)) for g in groups}) > 1)
+        label = labels.series_label(key, ["n", *others])
         for ax, name in ((ax_f, "frac_ok"), (ax_n, "n_ok")):
             vals = [[final(m.get(name)) for m in members if float(m["m_out"]) == v] for v in r]
             mean = np.array([np.nanmean(v) for v in vals])
