@@ -78,3 +78,23 @@ def test_the_analysis_layer_does_not_import_jax():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lab_fit_and_lab_report_do_not_import_jax(tmp_path):
+    """`lab fit` and `lab report` on a run directory (planted rows) stay in numpy/scipy/matplotlib."""
+    code = (
+        "import json, sys\n"
+        "from lab import cli, planted, store\n"
+        f"run = {str(tmp_path / 'run')!r}\n"
+        "rows = planted.simulate('superposition', 'n2_over_log', {'c': 1.0}, {'n': [8, 16, 32]}, "
+        "lambda c: planted.geometric(8, 600, 10), seeds=2)\n"
+        "store.ensure_writable_dir(run + '/rows')\n"
+        "store.atomic_write(__import__('pathlib').Path(run) / 'run.json', json.dumps({'kind': 'superposition', 'name': 'planted'}))\n"
+        "store.write_rows(run, rows, 'planted')\n"
+        "assert cli.main(['fit', run, '--partial']) == 0\n"
+        "assert cli.main(['report', run, '--partial']) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax', 'optax')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

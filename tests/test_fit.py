@@ -190,3 +190,15 @@ def test_count_capacity_interval_spans_the_grid_step():
             for r in (8, 16, 24) for s in range(4)]
     (t,) = capacity.count_capacities(rows, ["n"], capacity.get("computed"), "m_out")
     assert t.threshold == 16 and t.lo == 16 and t.hi == 24 and t.censored is None
+
+
+def test_fit_json_records_the_runs_success_settings(tmp_path, super_rows):
+    """The figures draw the spec's ε (e.g. the attention threshold line at 1 - ε) from fit.json."""
+    from lab import analysis
+
+    (tmp_path / "rows").mkdir()
+    meta = {"kind": "superposition", "name": "planted", "identity": {"success": {"epsilon": 0.1, "fraction": 0.9}}}
+    store.atomic_write(tmp_path / "run.json", json.dumps(meta))
+    store.write_rows(tmp_path, super_rows, "planted")
+    fitted = analysis.fit_and_write(tmp_path, partial=True, n_boot=10, pipeline_boot=0)
+    assert json.loads(fitted.path.read_text())["success"] == {"epsilon": 0.1, "fraction": 0.9}

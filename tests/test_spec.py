@@ -193,3 +193,14 @@ def test_a_kinds_own_validation_names_the_offending_key(monkeypatch):
     with pytest.raises(SpecError, match=r"^x\.toml: \[fixed\] dk = 10 is impossible: dk must be divisible by h, got dk=10, h=3 \(member h=3\)$"):
         parse_spec(raw, source="x.toml")
     assert len(parse_spec({"kind": "heads", "sweep": {"h": [1, 2, 4]}}, source="x.toml").members()) == 3
+
+
+def test_success_settings_belong_to_the_kind():
+    """[success] is validated by the kind's own settings type: attention has no `fraction`."""
+    base = {"kind": "attention", "fixed": {"m": 16, "d_model": 16, "dk": 4, "context": 8}}
+    with pytest.raises(SpecError, match=r"\[success\] unknown key 'fraction' for kind 'attention'; allowed: epsilon, samples"):
+        parse_spec({**base, "success": {"fraction": 0.9}}, source="x.toml")
+    spec = parse_spec({**base, "success": {"epsilon": 0.1}}, source="x.toml")
+    assert spec.identity()["success"] == {"epsilon": 0.1, "samples": 1200}
+    sup = parse_spec({"kind": "superposition", "fixed": {"m": 8, "n": 2, "m_out": 2}, "success": {"fraction": 0.9}}, source="y.toml")
+    assert sup.success.fraction == 0.9
