@@ -78,14 +78,15 @@ class Experiment:
     name: str
     member: type  # frozen dataclass with a field ``seed``
     success: type  # frozen dataclass of the [success] settings (all fields defaulted); unknown keys are refused
-    traced: tuple[str, ...]
-    padded: tuple[str, ...]
-    identity: tuple[str, ...]
     make_train: Callable[[Mapping[str, Any], TrainConfig, Any], Callable]  # (static, train, success) -> train
     cost: Callable[[Mapping[str, Any]], float]  # relative compute of a member (or padded maxima)
     bytes_per_member: Callable[[Mapping[str, Any], TrainConfig, Any], int]  # (shape, train, success) -> bytes
     row_metrics: Callable[[Any, dict], dict]  # (member, its metrics as numpy) -> JSON-able dict
     analysis: Analysis
+    # field roles (module docstring); None: the member's class attributes TRACED, PADDED, IDENTITY
+    traced: tuple[str, ...] | None = None
+    padded: tuple[str, ...] | None = None
+    identity: tuple[str, ...] | None = None
     description: str = ""
     # The success criterion in the kind's own words, from its success settings, for reports.
     success_text: Callable[[Any], str] | None = None
@@ -108,6 +109,9 @@ class Experiment:
     order: int = 100  # where the kind comes in `lab reproduce` and its report (then by name)
 
     def __post_init__(self):
+        for role in ("traced", "padded", "identity"):
+            if getattr(self, role) is None:
+                object.__setattr__(self, role, tuple(getattr(self.member, role.upper(), ())))
         fields = set(self.fields())
         if "seed" not in fields:
             raise ValueError(f"kind {self.name!r}: its member {self.member.__name__} needs a field 'seed'")
@@ -212,6 +216,40 @@ def _adopt(obj, where: str) -> None:
 def levels_paths(level: str, names: Sequence[str] | None = None) -> list[Path]:
     """The sweep specs of ``level`` of every kind (or of ``names``), in kind order."""
     return [p for k in (names or kinds()) for p in get(k).sweep_paths(level)]
+
+
+# What ``define`` finds in a kind's package by name: module-level functions of the package itself,
+# and functions of its sub-modules (imported only when called, so jax and matplotlib stay out of
+# discovery and of the analysis).
+OWN = ("cost", "bytes_per_member", "row_metrics", "success_text")
+CONSTANTS = {"analysis": "ANALYSIS", "captions": "CAPTIONS", "sweeps": "SWEEPS"}
+SUBMODULES = {"make_train": "train:make_train", "figures": "figures:figures", "overlay": "overlays:overlay",
+              "interpret": "interpret:interpret_run", "verdicts": "verdicts:verdicts"}
+
+
+def define(package: str, namespace: Mapping[str, Any], **fields) -> Experiment:
+    """Register the kind of ``package`` (its ``__name__``), filling in what it defines by convention.
+
+    ``namespace`` is the package's ``globals()``: its functions named in ``OWN`` (cost, ...) and its
+    constants ``ANALYSIS``, ``CAPTIONS`` and ``SWEEPS`` become the Experiment's fields; sub-modules
+    named in ``SUBMODULES`` (train.py with make_train, figures.py with figures, overlays.py with
+    overlay, interpret.py with interpret_run, verdicts.py with verdicts) become lazy fields when they
+    exist. The field roles come from the member's TRACED, PADDED and IDENTITY. Fields given
+    explicitly win.
+    """
+    import importlib.util
+
+    for name in OWN:
+        if name not in fields and callable(namespace.get(name)):
+            fields[name] = namespace[name]
+    for name, constant in CONSTANTS.items():
+        if name not in fields and constant in namespace:
+            fields[name] = namespace[constant]
+    for name, target in SUBMODULES.items():
+        module, _, function = target.partition(":")
+        if name not in fields and importlib.util.find_spec(f"{package}.{module}") is not None:
+            fields[name] = lazy(f"{package}.{module}:{function}")
+    return register(Experiment(**fields))
 
 
 def lazy(target: str) -> Callable:

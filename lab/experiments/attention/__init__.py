@@ -37,7 +37,6 @@ from lab import experiment
 from lab.experiments.attention import laws
 from lab.experiments.attention.member import AttentionMember
 from lab.experiments.attention.success import AttentionSuccess
-from lab.experiments.attention.verdicts import verdicts
 from lab.train_config import TrainConfig
 
 METRICS = ("recovery", "acc_edges", "acc_none", "query_acc", "precision", "recall")
@@ -98,34 +97,13 @@ CAPTIONS = {
     "heads": "At fixed D_K, recovery against the number of heads, compressed and uncompressed",
 }
 
-EXPERIMENT = experiment.register(
-    experiment.Experiment(
-        name="attention",
-        member=AttentionMember,
-        success=AttentionSuccess,
-        traced=("lr", "m_edges", "degree"),
-        padded=("dk", "h"),
-        identity=("m", "d_model", "graph"),
-        make_train=experiment.lazy("lab.experiments.attention.train:make_train"),
-        cost=cost,
-        bytes_per_member=bytes_per_member,
-        row_metrics=row_metrics,
-        analysis=experiment.Analysis(
-            resource="dk",
-            direction="increasing",
-            series=("m", "d_model", "compression", "graph", "m_edges", "degree", "h", "context", "model", "pos_weight"),
-            laws=laws.LAWS,
-            covariates=("m_edges", "d_model", "m"),
-            # heads change a softmax scorer, compression changes the task: one law per group
-            fit_by=("model", "h", "compression"),
-        ),
-        description="single-layer attention recognising relational graphs (arXiv 2509.22840)",
-        success_text=success_text,
-        verdicts=verdicts,
-        figures=experiment.lazy("lab.experiments.attention.figures:figures"),
-        captions=CAPTIONS,
-        overlay=experiment.lazy("lab.experiments.attention.overlays:overlay"),
-        sweeps={"quick": ("attention-quick",), "standard": ("attention-standard",), "paper": ("attention-paper",)},
-        order=1,
-    )
-)
+# threshold = the smallest D_K that recovers the graph; heads change a softmax scorer and
+# compression changes the task, so a law is fitted per (model, h, compression) group
+ANALYSIS = experiment.Analysis(
+    resource="dk", direction="increasing", covariates=("m_edges", "d_model", "m"), laws=laws.LAWS,
+    series=("m", "d_model", "compression", "graph", "m_edges", "degree", "h", "context", "model", "pos_weight"),
+    fit_by=("model", "h", "compression"))
+SWEEPS = {"quick": ("attention-quick",), "standard": ("attention-standard",), "paper": ("attention-paper",)}
+
+EXPERIMENT = experiment.define(__name__, globals(), name="attention", member=AttentionMember, success=AttentionSuccess, order=1,
+                               description="single-layer attention recognising relational graphs (arXiv 2509.22840)")

@@ -29,6 +29,11 @@ class AttentionMember:
     pos_weight: float = 1.0  # loss weight of an edge pair relative to a non-edge pair
     seed: int = 0
 
+    # field roles (lab.experiment): lr and the graph's size vary inside a program (nested graphs),
+    # key dimensions and heads are padded, the task instance is drawn from (m, d_model, graph) and the seed
+    TRACED: ClassVar[tuple[str, ...]] = ("lr", "m_edges", "degree")
+    PADDED: ClassVar[tuple[str, ...]] = ("dk", "h")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("m", "d_model", "graph")
     DERIVED: ClassVar[tuple[str, ...]] = ("compression",)  # row fields beyond the member's (row_metrics)
 
     def __post_init__(self):

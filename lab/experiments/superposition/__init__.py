@@ -22,7 +22,6 @@ from lab import experiment
 from lab.experiments.superposition import laws
 from lab.experiments.superposition.criterion import Criterion, scored_exactly
 from lab.experiments.superposition.member import SuperpositionMember
-from lab.experiments.superposition.verdicts import verdicts
 from lab.train_config import TrainConfig
 
 
@@ -75,35 +74,14 @@ CAPTIONS = {
                     "construction against m', with the theory's sizes",
 }
 
-EXPERIMENT = experiment.register(
-    experiment.Experiment(
-        name="superposition",
-        member=SuperpositionMember,
-        success=Criterion,
-        traced=("lr",),
-        padded=("n", "m_out"),
-        identity=("m", "op", "s", "p", "d"),
-        make_train=experiment.lazy("lab.experiments.superposition.train:make_train"),
-        cost=cost,
-        bytes_per_member=bytes_per_member,
-        row_metrics=row_metrics,
-        analysis=experiment.Analysis(
-            resource="m_out",
-            direction="decreasing",
-            series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance", "oversample"),
-            laws=laws.LAWS,
-            covariates=("n",),
-            fit_by=("m", "op", "s", "p", "objective", "balance", "oversample", "lr"),
-            views=("frac90", "all", "computed"),
-        ),
-        description="one-hidden-layer ReLU MLPs computing sparse Boolean features (arXiv 2409.15318)",
-        success_text=success_text,
-        verdicts=verdicts,
-        figures=experiment.lazy("lab.experiments.superposition.figures:figures"),
-        captions=CAPTIONS,
-        overlay=experiment.lazy("lab.experiments.superposition.overlays:overlay"),
-        sweeps={"quick": ("superposition-quick",), "standard": ("superposition-standard", "superposition-perm-standard"),
-                "paper": ("superposition-paper",)},
-        order=0,
-    )
-)
+# capacity = the largest m' a width-n network computes, under three views of the same networks;
+# a law is fitted per task setting, across widths
+ANALYSIS = experiment.Analysis(
+    resource="m_out", direction="decreasing", covariates=("n",), laws=laws.LAWS, views=("frac90", "all", "computed"),
+    series=("m", "op", "s", "p", "d", "d_out", "n", "objective", "balance", "oversample"),
+    fit_by=("m", "op", "s", "p", "objective", "balance", "oversample", "lr"))
+SWEEPS = {"quick": ("superposition-quick",), "standard": ("superposition-standard", "superposition-perm-standard"),
+          "paper": ("superposition-paper",)}
+
+EXPERIMENT = experiment.define(__name__, globals(), name="superposition", member=SuperpositionMember, success=Criterion, order=0,
+                               description="one-hidden-layer ReLU MLPs computing sparse Boolean features (arXiv 2409.15318)")

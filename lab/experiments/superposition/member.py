@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 LOSSES = ("bce", "mse")
 
@@ -27,6 +28,12 @@ class SuperpositionMember:
     # criterion still scores under the task's input distribution
     oversample: float = 0.0
     seed: int = 0
+
+    # field roles (lab.experiment): lr varies inside a program, widths and m' are padded, the task
+    # instance is drawn from (m, op, s, p, d) and the seed
+    TRACED: ClassVar[tuple[str, ...]] = ("lr",)
+    PADDED: ClassVar[tuple[str, ...]] = ("n", "m_out")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("m", "op", "s", "p", "d")
 
     def __post_init__(self):
         if self.s is not None and self.p is not None:
