@@ -12,6 +12,7 @@ Everything the `lab` command does is a function here (imported lazily, so `impor
     lab.analyze_run(run_dir) -> Summary         fit.json, thresholds.csv, figures, summary text
     lab.write_report(run_dirs, out) -> Path     Markdown + self-contained HTML report
     lab.reproduce(quick=True) -> Path           every sweep, fit, figure and the report
+    lab.kinds() / lab.define / lab.Experiment   the experiment kinds (docs/extending.md)
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ _EXPORTS = {
     "Experiment": "lab.experiment",
     "Analysis": "lab.experiment",
     "kinds": "lab.experiment",
-    "TrainConfig": "lab.training",
-    "Criterion": "lab.experiments.superposition.scoring",
+    "define": "lab.experiment",
+    "TrainConfig": "lab.train_config",
+    "Criterion": "lab.experiments.superposition.criterion",
 }
 
 __all__ = sorted(_EXPORTS)
