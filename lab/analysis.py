@@ -94,9 +94,9 @@ def select(rows: list[dict], where: dict[str, str]) -> list[dict]:
     (lab.labels.matches: lr=3e-2 selects the grid's 0.0316); unknown fields are an error."""
     if not rows:
         raise SelectionError("the run has no rows yet")
-    for field in where:
-        if field not in rows[0]:
-            raise SelectionError(f"--where {field}=...: rows have no field {field!r}; fields: {', '.join(sorted(rows[0]))}")
+    for name in where:
+        if name not in rows[0]:
+            raise SelectionError(f"--where {name}=...: rows have no field {name!r}; fields: {', '.join(sorted(rows[0]))}")
     chosen = [r for r in rows if all(labels.matches(str(v), r[k]) for k, v in where.items())]
     for k, v in where.items():  # "lr=3e-2" may round several grid values: ask for more digits
         values = sorted({r[k] for r in chosen}, key=repr)
