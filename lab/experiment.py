@@ -157,6 +157,7 @@ def packaged_sweeps_dir() -> Path:
 
 
 _REGISTRY: dict[str, Experiment] = {}
+_BROKEN: dict[str, str] = {}  # kind modules or entry points that failed to load -> the error
 _DISCOVERED = False
 
 
@@ -176,8 +177,9 @@ def unregister(name: str) -> None:
 def get(name: str) -> Experiment:
     discover()
     if name not in _REGISTRY:
+        broken = "".join(f"; {where} failed to load: {error}" for where, error in _BROKEN.items())
         raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(_REGISTRY)} (lab.experiment: "
-                       f"kinds come from lab.experiments, the {ENTRY_POINTS!r} entry points and ${ENV})")
+                       f"kinds come from lab.experiments, the {ENTRY_POINTS!r} entry points and ${ENV}){broken}")
     return _REGISTRY[name]
 
 
@@ -198,18 +200,28 @@ def discover(refresh: bool = False) -> None:
     modules = [f"lab.experiments.{m.name}" for m in pkgutil.iter_modules(lab.experiments.__path__)]
     modules += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
     for module in modules:
-        _adopt(importlib.import_module(module), module)
+        _adopt(lambda module=module: importlib.import_module(module), module)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINTS):
-        exp = ep.load()
-        _adopt(exp, f"entry point {ep.name} = {ep.value}")
+        _adopt(ep.load, f"entry point {ep.name} = {ep.value}")
 
 
-def _adopt(obj, where: str) -> None:
-    exp = getattr(obj, "EXPERIMENT", obj)
-    if not isinstance(exp, Experiment):
-        raise TypeError(f"{where}: not an experiment kind (expected an Experiment or a module with EXPERIMENT)")
+def _adopt(load: Callable[[], Any], where: str) -> None:
+    """Register what ``load()`` gives (a kind's module or its Experiment). A kind that fails to load
+    is reported (a warning now, and in the error of ``get`` for an unknown kind) without taking the
+    other kinds down with it."""
+    import warnings
+
+    try:
+        obj = load()
+        exp = getattr(obj, "EXPERIMENT", obj)
+        if not isinstance(exp, Experiment):
+            raise TypeError("not an experiment kind (expected an Experiment or a module with EXPERIMENT)")
+    except Exception as e:  # noqa: BLE001  (any error of someone else's kind module)
+        _BROKEN[where] = f"{type(e).__name__}: {e}"
+        warnings.warn(f"lab: experiment kind {where} failed to load ({type(e).__name__}: {e}); skipped", stacklevel=3)
+        return
     _REGISTRY.setdefault(exp.name, exp)
 
 
@@ -245,9 +257,10 @@ def define(package: str, namespace: Mapping[str, Any], **fields) -> Experiment:
     for name, constant in CONSTANTS.items():
         if name not in fields and constant in namespace:
             fields[name] = namespace[constant]
+    is_package = "__path__" in namespace  # a single-module kind has no sub-modules to find
     for name, target in SUBMODULES.items():
         module, _, function = target.partition(":")
-        if name not in fields and importlib.util.find_spec(f"{package}.{module}") is not None:
+        if name not in fields and is_package and importlib.util.find_spec(f"{package}.{module}") is not None:
             fields[name] = lazy(f"{package}.{module}:{function}")
     return register(Experiment(**fields))
 

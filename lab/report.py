@@ -89,9 +89,11 @@ def figure_caption(exp: experiment.Experiment, path: Path) -> str:
     """What a figure shows: the kind's caption for the figure (Experiment.captions), else its name.
 
     Figure files are <name>, <kind>-<name> or <sweep>-<name> (several sweeps of a kind in one folder)."""
-    stem = path.stem.rsplit("-", 1)[-1]
-    caption = exp.captions.get(stem) or GENERIC_CAPTIONS.get(stem)
-    return caption.rstrip(".") + "." if caption else f"{stem.replace('_', ' ').capitalize()}."
+    captions = {**GENERIC_CAPTIONS, **exp.captions}
+    name = max((k for k in captions if path.stem == k or path.stem.endswith(f"-{k}")), key=len, default=None)
+    if name is not None:
+        return captions[name].rstrip(".") + "."
+    return f"{path.stem.rsplit('-', 1)[-1].replace('_', ' ').capitalize()}."
 
 
 GENERIC_CAPTIONS = {"residuals": "Residuals of each converged law, log(measured capacity / law), per series"}
@@ -149,11 +151,12 @@ def series_table(fit: dict, analysis: experiment.Analysis, integer: bool = False
 
 def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab report", intro: list[Block] | None = None,
                  figures: list[list[Path]] | None = None, partial: bool = False, command: str | None = None,
-                 loaded: list[tuple[list[dict], dict]] | None = None) -> Path:
+                 loaded: list[tuple[list[dict], dict]] | None = None, extra: list[list[Block]] | None = None) -> Path:
     """Write ``out`` (.md) and the self-contained .html beside it; returns the Markdown path.
 
-    ``figures[i]`` lists run i's figures (default: the PNGs in RUN_DIR/figures). An incomplete run
-    is refused unless ``partial`` (the report then warns).
+    ``figures[i]`` lists run i's figures (default: the PNGs in RUN_DIR/figures); ``extra[i]``: blocks
+    that follow run i's (e.g. its reading by lab.interpretation). An incomplete run is refused
+    unless ``partial`` (the report then warns).
     """
     run_dirs = [Path(d) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
     out = Path(out) if out else (run_dirs[0] / "report.md" if len(run_dirs) == 1 else Path("report.md"))
@@ -163,6 +166,7 @@ def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab r
     for i, d in enumerate(run_dirs):
         rows, meta = loaded[i] if loaded else (None, None)
         blocks += run_blocks(d, figures=figures[i] if figures else None, partial=partial, command=command, rows=rows, meta=meta)
+        blocks += list(extra[i]) if extra else []
     store.atomic_write(out, render_markdown(blocks, out.parent))
     store.atomic_write(out.with_suffix(".html"), render_html(blocks, title, out.parent))
     return out

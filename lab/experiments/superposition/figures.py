@@ -1,10 +1,10 @@
 """Superposition figures: capacity against width n, and features computed against m' per width.
 
-capacity.png: left, the headline capacity view (lab.capacity: by default the number of features a
-network computes) with 95% intervals over seeds (censored series as open markers with arrows at
+capacity.png: left, the headline capacity view (the first of the kind's Analysis.views: the m' at
+which 90% of the features are computed) with 95% intervals over seeds (censored series as open markers with arrows at
 their bound), the laws fitted to it (c·n^α, and the theory's n²/log n against n², n·log n and n,
 drawn over the measured widths only), and the naive baseline of one neuron per feature in the same
-superposition (lab.experiments.superposition.train.dedicated_network); right, every capacity view of the same
+superposition (lab.experiments.superposition.baseline.dedicated_network); right, every capacity view of the same
 networks side by side (features computed, 90% of m' computed, all m' computed), with their fitted
 exponents (Adler & Shavit, arXiv 2409.15318).
 success.png: per width, the fraction and the number of the m' features computed against m'.
