@@ -12,6 +12,7 @@ Everything the `lab` command does is a function here (imported lazily, so `impor
     lab.analyze_run(run_dir) -> Summary         fit.json, thresholds.csv, figures, summary text
     lab.write_report(run_dirs, out) -> Path     Markdown + self-contained HTML report
     lab.reproduce(quick=True) -> Path           every sweep, fit, figure and the report
+    lab.interpret_run(run_dir) -> dict          the kind's reading of its trained networks (feature channels)
     lab.kinds() / lab.define / lab.Experiment   the experiment kinds (docs/extending.md)
 """
 
@@ -44,6 +45,7 @@ _EXPORTS = {
     "analyze_run": "lab.analysis",
     "write_report": "lab.report",
     "reproduce": "lab.reproduction",
+    "interpret_run": "lab.interpretation",
     "register": "lab.experiment",
     "Experiment": "lab.experiment",
     "Analysis": "lab.experiment",

@@ -5,6 +5,7 @@
     lab fit RUN_DIR               thresholds and scaling-law fits -> RUN_DIR/fit.json
     lab report RUN_DIR [...]      a self-contained Markdown report with figures and tables
     lab reproduce [--quick|--standard]  the main job: every sweep, fit, figure and the report
+    lab interpret RUN_DIR         read the trained networks (feature channels) -> RUN_DIR/interpret
     lab construct ...             explicit constructions measured against the criterion
     lab bench                     throughput benchmarks against the machine's peak and peers
 """
@@ -116,6 +117,26 @@ def _cmd_reproduce(args) -> int:
         return 3
     print(f"report: {path}")
     return 0
+
+
+def _cmd_interpret(args) -> int:
+    from lab import interpretation
+
+    options = {k: v for k, v in (("members", args.members), ("seeds", args.seeds), ("tol", args.tol)) if v is not None}
+    result = interpretation.interpret_run(args.run_dir, args.out, **options)
+    print(result["text"])
+    shown = ", ".join(str(p) for p in result["figures"] if str(p).endswith(".png"))
+    print(f"wrote {Path(args.out) if args.out else Path(args.run_dir) / 'interpret'}: interpret.json, interpret.md"
+          + (f"; figures {shown}" if shown else ""))
+    return 0
+
+
+def _seeds(text: str) -> list[int]:
+    """A comma-separated list of seeds (argparse type)."""
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds, e.g. 0,1; got {text!r}") from None
 
 
 def _cmd_construct(args) -> int:
@@ -266,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the paper sweeps even when their estimated wall time on this CPU is far beyond what a CPU "
                    "should run (without it, lab reproduce stops after printing the plan and estimate)")
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("interpret", help="read the trained networks of a run (feature channels) -> RUN_DIR/interpret",
+                       description="Train a run's members again (their result depends only on their config and seed, so "
+                       "this gives the same networks; kept in RUN_DIR/interpret/params.npz) and read them statically: for "
+                       "the superposition kind, each feature's channel from the sign pattern of the weights (combinatorial "
+                       "interpretability, arXiv 2504.08842), channel sizes and overlaps, features per neuron, the explicit "
+                       "construction at the same n and m', and how well channel statistics alone predict which features "
+                       "are computed. Writes interpret.json, interpret.md and the figures.")
+    p.add_argument("run_dir", help="a run directory made by `lab run`")
+    p.add_argument("--out", default=None, help="output directory (default: RUN_DIR/interpret)")
+    p.add_argument("--members", type=_count, default=None,
+                   help="re-train at most this many members, spread over the grid (default: every member of the seeds)")
+    p.add_argument("--seeds", type=_seeds, default=None, metavar="LIST",
+                   help="comma-separated seeds whose members are read (default: the run's first seed)")
+    p.add_argument("--tol", type=float, default=None,
+                   help="sign-pattern tolerance: a weight is ~0 when |w| <= tol x the largest |w| of its vector "
+                   "(default: the kind's, 0.1 for superposition)")
+    p.set_defaults(func=_cmd_interpret)
 
     p = sub.add_parser("construct", help="explicit constructions measured against the success criterion",
                        description="Build the explicit 2-AND / permutation networks and find, for each m', the smallest "

@@ -4,8 +4,9 @@ Runs the sweeps every kind ships at one level (Experiment.sweeps; quick: CPU-siz
 standard: in the theorems' regimes, about an hour on a 2-core CPU; otherwise the paper-sized GPU
 sweeps) into
 ``runs_dir`` (finished members are skipped, so an interrupted reproduce resumes), measures the
-explicit constructions for the overlays, fits and draws each run, copies every figure into
-``figures_dir`` and writes figures_dir/report.md (+ report.html).
+explicit constructions for the overlays, fits and draws each run, reads its trained networks when
+its kind can (Experiment.interpret, lab.interpretation), copies every figure into ``figures_dir``
+and writes figures_dir/report.md (+ report.html).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab import analysis, experiment, overlays, report, store, sweep
+from lab import analysis, experiment, interpretation, overlays, report, store, sweep
 from lab import progress as live
 
 def level(quick: bool, standard: bool = False) -> str:
@@ -88,9 +89,10 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
             raise TooLong(f"the {which} sweeps would take about {estimate.duration(total)} on this CPU (limit "
                           f"{estimate.duration(CPU_LIMIT_S)}); they are sized for a GPU. Run `lab reproduce --quick` "
                           f"for the CPU-sized sweeps, or pass --yes to run the {which} sweeps here anyway")
-    run_dirs, figures, timings, loaded = [], [], [], []
+    run_dirs, figures, timings, loaded, readings = [], [], [], [], []
     paths = sweep_paths(quick, sweeps_dir, standard)
     kinds = [_kind(p) for p in paths]
+    command = "lab reproduce" + (" --quick" if quick else " --standard" if standard else "")
     for path in paths:
         t0 = time.perf_counter()
         _say(progress, f"== {path.stem}: training")
@@ -108,17 +110,23 @@ def reproduce(quick: bool = True, *, runs_dir: str | Path = "runs", figures_dir:
             summary = analysis.analyze_run(result.run_dir, figures_dir=figures_dir, overlay=overlay, prefix=prefix,
                                            rows=rows, meta=meta)
         _say(progress, summary.text)
+        reading = []
+        if experiment.get(_kind(path)).interpret is not None:  # the kind reads its trained networks
+            with live.phase(f"{path.stem}: reading the trained networks", enabled=progress):
+                read = interpretation.interpret_run(result.run_dir, figures_dir=figures_dir, prefix=prefix,
+                                                    rows=rows, meta=meta)
+            reading = interpretation.blocks(read, command)
+        readings.append(reading)
         run_dirs.append(result.run_dir)
         figures.append(list(summary.figures))
         loaded.append((rows, meta))
         timings.append((path.stem, time.perf_counter() - t0, result.trained))
-    command = "lab reproduce" + (" --quick" if quick else " --standard" if standard else "")
     # Wall times go to the terminal, not into the report: the same runs then give the same report.
     _say(progress, "wall time per sweep: " + "; ".join(f"{name} {sec:.0f} s ({n} members trained now)" for name, sec, n in timings))
     intro = [report.Block("p", f"Produced by `{command}`: every sweep below, its fit and its figures.")]
     with live.phase("writing the report", enabled=progress):
         return report.write_report(run_dirs, figures_dir / "report.md", title=command, intro=intro, figures=figures,
-                                   command=command, loaded=loaded)
+                                   command=command, loaded=loaded, extra=readings)
 
 
 def _kind(path: Path) -> str:

@@ -82,7 +82,7 @@ def test_bad_spec_is_one_clear_error(tmp_path, capsys):
     assert str(spec) in err and "'width'" in err
 
 
-@pytest.mark.parametrize("command", ["run", "plan", "fit", "report", "reproduce", "construct", "bench"])
+@pytest.mark.parametrize("command", ["run", "plan", "fit", "report", "reproduce", "interpret", "construct", "bench"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([command, "--help"])

@@ -7,7 +7,7 @@ import pytest
 
 from lab import cli
 
-COMMANDS = ["run", "plan", "fit", "report", "reproduce", "construct", "bench"]
+COMMANDS = ["run", "plan", "fit", "report", "reproduce", "interpret", "construct", "bench"]
 
 PROBE = """
 import sys
