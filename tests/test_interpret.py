@@ -186,7 +186,8 @@ def test_a_network_read_over_features_computes_what_the_trained_one_computed(tin
     from lab.experiments.superposition.scoring import feature_scores
 
     criterion = Criterion(epsilon=0.2)
-    found = interpret._load_cache(tiny_run / "interpret" / "params.npz", json.loads((tiny_run / "run.json").read_text())["digest"])
+    digest = store.read_meta(tiny_run)["digest"]
+    found = interpret._load_cache(tiny_run / "interpret" / "params.npz", digest)
     assert len(found) == 4
     for entry in found.values():
         n, k = entry["b_in_N"].shape[0], entry["pairs"].shape[0]

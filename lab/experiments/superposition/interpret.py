@@ -103,18 +103,8 @@ def retrain(run_dir: Path, chosen: list[dict], meta: dict) -> dict[str, dict]:
 
 
 def _train(rows: list[dict], meta: dict) -> dict[str, dict]:
-    """Train ``rows``' members again, one program per static shape, and read them over features.
-
-    Each member's pairs, embedding and decoder come from its own keys, drawn in the same program
-    for the group's largest m' (pairs and decoder columns are prefixes: task.sample_pairs,
-    train.readout_vectors).
-    """
-    import jax
-    import jax.numpy as jnp
-
+    """Train ``rows``' members again, one program per static shape, and read them over features."""
     from lab import engine
-    from lab.experiments.superposition.task import feature_embedding, sample_pairs
-    from lab.experiments.superposition.train import make_train, member_keys, readout_vectors
     from lab.training import TrainConfig
 
     exp = experiment.get("superposition")
@@ -130,30 +120,51 @@ def _train(rows: list[dict], meta: dict) -> dict[str, dict]:
     for static, items in groups.items():
         members = [m for _, m in items]
         shape = {**dict(static), **{f: max(getattr(m, f) for m in members) for f in exp.padded}}
-        train = make_train(shape, train_cfg, criterion)
-        task, d_out, k_max = members[0].task, members[0].d_out, shape["m_out"]
+        out.update(zip((mid for mid, _ in items), _train_group(shape, members, train_cfg, criterion)))
+    return out
 
-        def one(root, hyper):
-            keys = member_keys(root)
-            emb = feature_embedding(keys["embed"], task.m, task.d) if task.d is not None else jnp.zeros(())
-            read = readout_vectors(keys["readout"], d_out, k_max) if d_out is not None else jnp.zeros(())
-            return train(root, hyper), (sample_pairs(keys["task"], task, k_max), emb, read)
 
-        roots = jnp.stack([engine.member_key(exp, m) for m in members])
-        ((params, metrics), drawn) = jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(roots, engine.hyper_arrays(exp, members)))
-        for i, (mid, m) in enumerate(items):
-            n, k = m.n, m.m_out
-            pairs, emb, read = (a[i] for a in drawn)
-            w_in, b_in = params["w_in_DxN"][i][:, :n], params["b_in_N"][i][:n]
-            w_out, b_out = params["w_out_NxK"][i][:n], params["b_out_K"][i]
-            if m.d is not None:
-                w_in = emb @ w_in
-            if d_out is None:
-                w_out, b_out = w_out[:, :k], b_out[:k]
-            else:  # the fixed decoder, as train.features folds it in (its threshold: 1 for bce)
-                w_out, b_out = w_out @ read[:, :k], b_out @ read[:, :k] - (1.0 if m.objective == "bce" else 0.0)
-            out[mid] = {"w_in_MxN": w_in, "b_in_N": b_in, "w_out_NxK": w_out, "b_out_K": b_out, "pairs": pairs[:k],
-                        **{name: metrics[name][i, -1, :k] for name in ("fnr", "fpr", "precision")}}
+def _train_group(shape: dict, members: list, train_cfg, criterion: Criterion) -> list[dict]:
+    """One program: the members trained in a bucket of ``shape``, each with its pairs, embedding
+    and decoder drawn from its own keys for the bucket's largest m' (pairs and decoder columns are
+    prefixes: task.sample_pairs, train.readout_vectors), then read over features."""
+    import jax
+    import jax.numpy as jnp
+
+    from lab import engine
+    from lab.experiments.superposition.task import feature_embedding, sample_pairs
+    from lab.experiments.superposition.train import (
+        make_train,
+        member_keys,
+        readout_vectors,
+    )
+
+    exp = experiment.get("superposition")
+    train = make_train(shape, train_cfg, criterion)
+    task, d_out, k_max = members[0].task, members[0].d_out, shape["m_out"]
+
+    def one(root, hyper):
+        keys = member_keys(root)
+        emb = feature_embedding(keys["embed"], task.m, task.d) if task.d is not None else jnp.zeros(())
+        read = readout_vectors(keys["readout"], d_out, k_max) if d_out is not None else jnp.zeros(())
+        return train(root, hyper), (sample_pairs(keys["task"], task, k_max), emb, read)
+
+    roots = jnp.stack([engine.member_key(exp, m) for m in members])
+    (params, metrics), drawn = jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(roots, engine.hyper_arrays(exp, members)))
+    out = []
+    for i, m in enumerate(members):
+        n, k = m.n, m.m_out
+        pairs, emb, read = (a[i] for a in drawn)
+        w_in, b_in = params["w_in_DxN"][i][:, :n], params["b_in_N"][i][:n]
+        w_out, b_out = params["w_out_NxK"][i][:n], params["b_out_K"][i]
+        if m.d is not None:
+            w_in = emb @ w_in
+        if d_out is None:
+            w_out, b_out = w_out[:, :k], b_out[:k]
+        else:  # the fixed decoder, as train.features folds it in (its threshold: 1 for bce)
+            w_out, b_out = w_out @ read[:, :k], b_out @ read[:, :k] - (1.0 if m.objective == "bce" else 0.0)
+        out.append({"w_in_MxN": w_in, "b_in_N": b_in, "w_out_NxK": w_out, "b_out_K": b_out, "pairs": pairs[:k],
+                    **{name: metrics[name][i, -1, :k] for name in ("fnr", "fpr", "precision")}})
     return out
 
 
@@ -202,7 +213,8 @@ def constructions(trained: list[Network], criterion: Criterion) -> list[Network]
         m = t.member
         task = dataclasses.replace(m.task, d=None)
         key = jax.random.fold_in(member_key(experiment.get("superposition"), m), experiment.stable_hash("construction"))
-        params = {k: np.asarray(v) for k, v in build(task, t.pairs_Kx2, m.n, key, scheme="auto", criterion=criterion).items()}
+        params = build(task, t.pairs_Kx2, m.n, key, scheme="auto", criterion=criterion)
+        params = {k: np.asarray(v) for k, v in params.items()}
         scheme = "dedicated" if m.n >= m.m_out else "hybrid"
         net = {"w_in_MxN": params["w_in_DxN"], "b_in_N": params["b_in_N"], "w_out_NxK": params["w_out_NxK"],
                "b_out_K": params["b_out_K"]}
@@ -213,41 +225,45 @@ def constructions(trained: list[Network], criterion: Criterion) -> list[Network]
 
 
 def _score(items: list[tuple], criterion: Criterion) -> list[np.ndarray]:
-    """Per-feature verdicts of raw-input networks, one compiled program per task (padded shapes)."""
-    import jax
-    import jax.numpy as jnp
-
-    from lab.experiments.superposition.scoring import computed, feature_scores
-
+    """Per-feature verdicts of raw-input networks (task, net, pairs), one program per task."""
     out: list[np.ndarray | None] = [None] * len(items)
     by_task: dict = {}
     for i, (task, _, _) in enumerate(items):
         by_task.setdefault(task, []).append(i)
     for task, idx in by_task.items():
-        n_max = max(items[i][1]["b_in_N"].shape[0] for i in idx)
-        k_max = max(len(items[i][2]) for i in idx)
-
-        def pad(i):
-            _, net, pairs = items[i]
-            n, k = net["b_in_N"].shape[0], len(pairs)
-            return ({"w_in_DxN": np.pad(net["w_in_MxN"], ((0, 0), (0, n_max - n))),
-                     "b_in_N": np.pad(net["b_in_N"], (0, n_max - n)),
-                     "w_out_NxK": np.pad(net["w_out_NxK"], ((0, n_max - n), (0, k_max - k))),
-                     "b_out_K": np.pad(net["b_out_K"], (0, k_max - k), constant_values=-1.0)},
-                    np.int32(n), np.concatenate([pairs, np.repeat(pairs[:1], k_max - k, 0)]).astype(np.int32))
-
-        padded = [pad(i) for i in idx]
-        stacked = jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *padded)
-        key = jax.random.key(experiment.stable_hash(f"construction-eval:{task!r}"))
-
-        def one(args):
-            params, n, pairs = args
-            return computed(feature_scores(params, n, pairs, task, None, key, criterion), criterion.epsilon)
-
-        ok = np.asarray(jax.jit(lambda xs: jax.lax.map(one, xs))(stacked))
-        for row, i in enumerate(idx):
-            out[i] = ok[row, : len(items[i][2])]
+        for i, ok in zip(idx, _score_task(task, [items[i][1:] for i in idx], criterion)):
+            out[i] = ok
     return out
+
+
+def _score_task(task, nets: list[tuple], criterion: Criterion) -> list[np.ndarray]:
+    """Verdicts of (net, pairs) networks of one task, padded to one shape and scored in one program
+    (padded outputs read nothing and are dropped)."""
+    import jax
+    import jax.numpy as jnp
+
+    from lab.experiments.superposition.scoring import computed, feature_scores
+
+    n_max = max(net["b_in_N"].shape[0] for net, _ in nets)
+    k_max = max(len(pairs) for _, pairs in nets)
+
+    def pad(net, pairs):
+        n, k = net["b_in_N"].shape[0], len(pairs)
+        return ({"w_in_DxN": np.pad(net["w_in_MxN"], ((0, 0), (0, n_max - n))),
+                 "b_in_N": np.pad(net["b_in_N"], (0, n_max - n)),
+                 "w_out_NxK": np.pad(net["w_out_NxK"], ((0, n_max - n), (0, k_max - k))),
+                 "b_out_K": np.pad(net["b_out_K"], (0, k_max - k), constant_values=-1.0)},
+                np.int32(n), np.concatenate([pairs, np.repeat(pairs[:1], k_max - k, 0)]).astype(np.int32))
+
+    stacked = jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *(pad(net, pairs) for net, pairs in nets))
+    key = jax.random.key(experiment.stable_hash(f"construction-eval:{task!r}"))
+
+    def one(args):
+        params, n, pairs = args
+        return computed(feature_scores(params, n, pairs, task, None, key, criterion), criterion.epsilon)
+
+    ok = np.asarray(jax.jit(lambda xs: jax.lax.map(one, xs))(stacked))
+    return [ok[r, : len(pairs)] for r, (_, pairs) in enumerate(nets)]
 
 
 # ------------------------------------------------------------------------------------ prediction
@@ -294,7 +310,7 @@ def cross_validate(x_FxS: np.ndarray, y_F: np.ndarray, groups_F: np.ndarray) -> 
     share = float(y_F.mean()) if y_F.size else float("nan")
     return {"accuracy": float((pred == y_F).mean()) if y_F.size else float("nan"),
             "baseline": max(share, 1.0 - share),
-            "features": int(y_F.size), "networks": int(len(np.unique(groups_F))), "predicted": pred}
+            "features": int(y_F.size), "networks": len(np.unique(groups_F)), "predicted": pred}
 
 
 def prediction(networks: list[Network], tol: float) -> dict:
@@ -308,7 +324,8 @@ def prediction(networks: list[Network], tol: float) -> dict:
     cv = cross_validate(x, y, groups)
     rule = np.concatenate([(s["size"] > 0) & (s["containment"] < 1) for s in stats]) if stats else np.zeros(0, bool)
     mixed = np.isin(groups, [i for i, t in enumerate(networks) if 0 < t.computed_K.mean() < 1])
-    own_majority = np.concatenate([np.full(len(t.computed_K), t.computed_K.mean() >= 0.5) for t in networks]) if networks else y
+    own_majority = (np.concatenate([np.full(len(t.computed_K), t.computed_K.mean() >= 0.5) for t in networks])
+                    if networks else y)
     pred = cv.pop("predicted")
     return {**cv, "tol": tol, "rule": float((rule == y).mean()) if y.size else float("nan"),
             "computed": float(y.mean()) if y.size else float("nan"),
@@ -387,10 +404,11 @@ def _pct(x) -> str:
 
 
 def report_text(summary: dict) -> str:
-    """The reading in Markdown, for the report and RUN_DIR/interpret/interpret.md."""
+    """The reading in Markdown, for the report and RUN_DIR/interpret/interpret.md: what was read, the
+    trained networks beside the constructions, the prediction, the tolerance's effect."""
     rep, pred, cons = summary["reproduced"], summary["prediction"], summary["construction_prediction"]
     seeds = ", ".join(str(s) for s in summary["seeds"])
-    lines = [
+    intro = (
         f"Feature channels read statically from the sign pattern of the weights (combinatorial interpretability, "
         f"arXiv 2504.08842): a weight is ~0 when at most {summary['tol']:g} × the largest weight of its input's code, "
         f"output's readout or neuron; the channel of feature (a, b) is the set of neurons on which a and b both carry a + "
@@ -399,38 +417,42 @@ def report_text(summary: dict) -> str:
         f"folded in); their verdicts reproduce the run's for {rep['agree']} of {rep['features']} features "
         f"({rep['networks_agree']} of {summary['networks']} networks identical). Each is set beside the explicit "
         f"construction at the same n, m' and pairs (raw inputs and outputs; one neuron per feature when n ≥ m', "
-        f"else a sparse code with dedicated repairs).",
-        "",
-        "| n | m' | computed: trained / construction | neurons per feature: trained / construction "
-        "| features per neuron: trained / construction | containment: trained / construction |",
-        "|---|---|---|---|---|---|",
-    ]
+        f"else a sparse code with dedicated repairs)."
+    )
+    columns = ("computed", "neurons per feature", "features per neuron", "containment")
+    table = ["| n | m' | " + " | ".join(f"{c}: trained / construction" for c in columns) + " |", "|---|---|---|---|---|---|"]
     for r in summary["per_network"]:
         t, c = r["trained"], r["construction"]
-        lines.append(f"| {r['n']} | {r['m_out']} | {_pct(t['computed'])} / {_pct(c['computed'])} "
+        table.append(f"| {r['n']} | {r['m_out']} | {_pct(t['computed'])} / {_pct(c['computed'])} "
                      f"| {t['neurons_per_feature']:.1f} / {c['neurons_per_feature']:.1f} "
                      f"| {t['features_per_neuron']:.1f} / {c['features_per_neuron']:.1f} "
                      f"| {t['containment']:.2f} / {c['containment']:.2f} |")
-    if len(summary["per_network"]) > 12:
-        lines[2:] = [f"<details><summary>{len(summary['per_network'])} networks (click to unfold)</summary>", ""] + lines[2:] + ["", "</details>"]
+    if len(summary["per_network"]) > 12:  # folded, as lab.report folds long tables
+        table = [f"<details><summary>{len(summary['per_network'])} networks (click to unfold)</summary>", "", *table,
+                 "", "</details>"]
     neg_t = _mean([r["trained"]["negative_bias"] for r in summary["per_network"]])
     neg_c = _mean([r["construction"]["negative_bias"] for r in summary["per_network"]])
-    lines += ["", f"Channel neurons with a negative bias (the AND threshold of the constructions): {_pct(neg_t)} in the "
-                  f"trained networks, {_pct(neg_c)} in the constructions."]
+    bias = (f"Channel neurons with a negative bias (the AND threshold of the constructions): {_pct(neg_t)} in the "
+            f"trained networks, {_pct(neg_c)} in the constructions.")
     mixed = pred["mixed"]
-    within = (f" Within the {mixed['networks']} networks that compute some but not all of their features "
-              f"({mixed['features']} features) it is right on {_pct(mixed['accuracy'])}, against {_pct(mixed['baseline'])} "
-              f"for each network's own majority outcome." if mixed["networks"] else
-              " No network computes some but not all of its features, so this says nothing about which features of one "
-              "network fail.")
-    lines += ["", f"**Predicting a feature's verdict from its channel statistics alone** (channel size, leak, containment, "
-                  f"private neurons, load; ridge logistic regression, each network predicted by a model fitted on the "
-                  f"others): {_pct(pred['accuracy'])} of {pred['features']} features right, against {_pct(pred['baseline'])} "
-                  f"for predicting the majority outcome for all ({_pct(pred['computed'])} computed). The "
-                  f"parameter-free rule \"a non-empty channel not contained in another channel is computed\" is right on "
-                  f"{_pct(pred['rule'])}.{within} On the constructions the same rule is right on {_pct(cons['rule'])} "
-                  f"({_pct(cons['computed'])} computed).",
-              "", "| tolerance | neurons per feature (trained) | prediction accuracy | baseline | rule |", "|---|---|---|---|---|"]
-    lines += [f"| {t['tol']:g} | {t['neurons_per_feature']:.1f} | {_pct(t['accuracy'])} | {_pct(t['baseline'])} | {_pct(t['rule'])} |"
-              for t in summary["tolerance"]]
+    if mixed["networks"]:
+        within = (f" Within the {mixed['networks']} networks that compute some but not all of their features "
+                  f"({mixed['features']} features) it is right on {_pct(mixed['accuracy'])}, against "
+                  f"{_pct(mixed['baseline'])} for each network's own majority outcome.")
+    else:
+        within = (" No network computes some but not all of its features, so this says nothing about which features "
+                  "of one network fail.")
+    prediction_text = (
+        f"**Predicting a feature's verdict from its channel statistics alone** (channel size, leak, containment, "
+        f"private neurons, load; ridge logistic regression, each network predicted by a model fitted on the others): "
+        f"{_pct(pred['accuracy'])} of {pred['features']} features right, against {_pct(pred['baseline'])} for predicting "
+        f"the majority outcome for all ({_pct(pred['computed'])} computed). The parameter-free rule \"a non-empty "
+        f"channel not contained in another channel is computed\" is right on {_pct(pred['rule'])}.{within} On the "
+        f"constructions the same rule is right on {_pct(cons['rule'])} ({_pct(cons['computed'])} computed)."
+    )
+    tolerance = ["| tolerance | neurons per feature (trained) | prediction accuracy | baseline | rule |",
+                 "|---|---|---|---|---|"]
+    tolerance += [f"| {t['tol']:g} | {t['neurons_per_feature']:.1f} | {_pct(t['accuracy'])} | {_pct(t['baseline'])} "
+                  f"| {_pct(t['rule'])} |" for t in summary["tolerance"]]
+    lines = [intro, "", *table, "", bias, "", prediction_text, "", *tolerance]
     return "\n".join(lines)

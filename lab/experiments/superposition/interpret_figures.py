@@ -27,9 +27,9 @@ CAPTIONS = {
                     "number of channels a neuron belongs to); dotted lines hold the networks of one m'/n. Right: per "
                     "trained feature, its channel size against the mean load of its neurons, computed or not",
     "channel_network": "A small trained network (left) and the explicit construction at the same n, m' and pairs "
-                       "(right), read by their sign pattern: inputs (left column), neurons (middle; bias negative: black, "
-                       "positive: white, ~0: grey), outputs (right; ✓ computed, ✗ not); each channel in its feature's colour, other + input "
-                       "weights in grey",
+                       "(right), read by their sign pattern: inputs (left column), neurons (middle; bias negative: "
+                       "black, positive: white, ~0: grey), outputs (right; ✓ computed, ✗ not); each channel in its "
+                       "feature's colour, other + input weights in grey",
 }
 
 
