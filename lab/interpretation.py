@@ -51,7 +51,7 @@ def blocks(result: dict, command: str | None = None) -> list[Block]:
     """Report blocks of a reading: a heading, its text and its figures (PNGs) with their captions."""
     captions = result.get("captions", {})
     made_by = f" Made by `{command}`." if command else ""
-    out = [Block("h3", "Trained networks read"), Block("p", result["text"])]
+    out = [Block("h3", "Reading the trained networks"), Block("p", result["text"])]
     for p in (Path(p) for p in result["figures"] if Path(p).suffix == ".png"):
         caption = captions.get(p.stem.rsplit("-", 1)[-1], p.stem.replace("_", " ").capitalize())
         out.append(Block("figure", (p, caption.rstrip(".") + "." + made_by)))
