@@ -403,6 +403,22 @@ def _pct(x) -> str:
     return "-" if x is None or not np.isfinite(x) else f"{100 * x:.0f}%"
 
 
+def width_table(per_network: list[dict]) -> list[str]:
+    """Markdown rows per width, pooled over its networks' features and neurons: trained / construction."""
+    lines = ["| n | networks | features | computed: trained / construction | neurons per feature: trained / construction "
+             "| features per neuron: trained / construction |", "|---|---|---|---|---|---|"]
+    for n in sorted({r["n"] for r in per_network}):
+        group = [r for r in per_network if r["n"] == n]
+        k = sum(r["m_out"] for r in group)
+        cells = []
+        for stat in ("computed", "neurons_per_feature"):  # feature-weighted
+            cells.append([sum(r[src][stat] * r["m_out"] for r in group) / k for src in ("trained", "construction")])
+        load = [sum(r[src]["features_per_neuron"] for r in group) / len(group) for src in ("trained", "construction")]
+        lines.append(f"| {n} | {len(group)} | {k} | {_pct(cells[0][0])} / {_pct(cells[0][1])} "
+                     f"| {cells[1][0]:.1f} / {cells[1][1]:.1f} | {load[0]:.1f} / {load[1]:.1f} |")
+    return lines
+
+
 def report_text(summary: dict) -> str:
     """The reading in Markdown, for the report and RUN_DIR/interpret/interpret.md: what was read, the
     trained networks beside the constructions, the prediction, the tolerance's effect."""
@@ -427,8 +443,9 @@ def report_text(summary: dict) -> str:
                      f"| {t['neurons_per_feature']:.1f} / {c['neurons_per_feature']:.1f} "
                      f"| {t['features_per_neuron']:.1f} / {c['features_per_neuron']:.1f} "
                      f"| {t['containment']:.2f} / {c['containment']:.2f} |")
-    if len(summary["per_network"]) > 12:  # folded, as lab.report folds long tables
-        table = [f"<details><summary>{len(summary['per_network'])} networks (click to unfold)</summary>", "", *table,
+    if len(summary["per_network"]) > 12:  # folded, as lab.report folds long tables, after one row per width
+        table = [*width_table(summary["per_network"]), "",
+                 f"<details><summary>{len(summary['per_network'])} networks (click to unfold)</summary>", "", *table,
                  "", "</details>"]
     neg_t = _mean([r["trained"]["negative_bias"] for r in summary["per_network"]])
     neg_c = _mean([r["construction"]["negative_bias"] for r in summary["per_network"]])
