@@ -405,8 +405,9 @@ def _pct(x) -> str:
 
 def width_table(per_network: list[dict]) -> list[str]:
     """Markdown rows per width, pooled over its networks' features and neurons: trained / construction."""
-    lines = ["| n | networks | features | computed: trained / construction | neurons per feature: trained / construction "
-             "| features per neuron: trained / construction |", "|---|---|---|---|---|---|"]
+    columns = ("computed", "neurons per feature", "features per neuron")
+    lines = ["| n | networks | features | " + " | ".join(f"{c}: trained / construction" for c in columns) + " |",
+             "|---|---|---|---|---|---|"]
     for n in sorted({r["n"] for r in per_network}):
         group = [r for r in per_network if r["n"] == n]
         k = sum(r["m_out"] for r in group)
