@@ -44,7 +44,7 @@ from lab.training import TrainConfig
 
 # Throughput runs end with one evaluation on this few held-out samples, so that they time the
 # training step (the end-to-end sweep runs the real criterion).
-STEP_CRITERION = Criterion(samples=2)
+STEP_CRITERION = Criterion(samples=2, max_inputs=0)
 PROBE = 4  # steps of the short run whose time is subtracted (see steady_throughput)
 
 BENCHMARKS = ("peak", "population", "peers", "sweep", "scaling", "devices")
@@ -263,7 +263,7 @@ def time_population(kind: str, shape, members: list, train_cfg: TrainConfig, cri
     exp = experiment.get(kind)
     n_dev = len(jax.local_devices())
     program, sharding = engine.population_program(kind, tuple(shape), train_cfg, criterion, n_dev)
-    keys = jnp.stack([experiment.member_key(exp, m) for m in members])
+    keys = jnp.stack([engine.member_key(exp, m) for m in members])
     hyper = engine.hyper_arrays(exp, members)
     keys, hyper = jax.device_put((keys, hyper), sharding)
     t0 = time.perf_counter()
@@ -331,7 +331,7 @@ def jax_loop(cfg: dict, budget: Budget) -> dict:
     def timed(steps: int) -> tuple[float, float]:
         train = exp.make_train(dict(superposition_shape(cfg)), TrainConfig(steps=steps, batch=cfg["batch"], evals=1), criterion)
         one = jax.jit(lambda k, h: train(k, h)[1])
-        args = [(experiment.member_key(exp, m), {k: v[0] for k, v in engine.hyper_arrays(exp, [m]).items()}) for m in members]
+        args = [(engine.member_key(exp, m), {k: v[0] for k, v in engine.hyper_arrays(exp, [m]).items()}) for m in members]
         t0 = time.perf_counter()
         one.lower(*args[0]).compile()
         compile_s = time.perf_counter() - t0

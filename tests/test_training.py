@@ -172,3 +172,32 @@ def test_dedicated_baseline_is_exact_with_raw_inputs_and_outputs_and_degrades_in
     assert baseline.dedicated_baseline(perm, Criterion())["n_ok"] == 10
     tight = SuperpositionMember(m=16, s=3, d=4, d_out=4, n=24, m_out=24, seed=0)  # 16 inputs in 4 dims
     assert baseline.dedicated_baseline(tight, Criterion())["n_ok"] < 24
+
+
+def test_attention_count_form_loss_equals_the_context_pairs_loss():
+    """Σ over context pairs of the bilinear loss = Σ_uv N_uv loss(s_uv) with N = XᵀX (the trainer's
+    dense form), value and gradient, including padded heads and key dimensions."""
+    from lab.experiments.attention import train as attention_train
+    from lab.experiments.attention.model import bilinear_pair_logits, make_model
+    from lab.experiments.attention.task import context_indicator, context_targets, sample_contexts
+    from lab.losses import weighted_bce
+
+    static = dict(m=16, d_model=16, graph="degree", context=8, model="bilinear", pos_weight=8.0, h=2, dk=8)
+    emb_MxD, adj_MxM = attention_train.task_instance(jax.random.key(0), static, jnp.int32(32), jnp.int32(2))
+    model = make_model("bilinear", 2, 8)
+    ctx_BxC = sample_contexts(jax.random.key(1), 16, 8, 32)
+    dk, h = jnp.int32(6), jnp.int32(2)
+    params = model.init(jax.random.key(2), emb_MxD, ctx_BxC[:1], dk, h)["params"]
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(3), p.shape), params)
+
+    def by_context(p):
+        return attention_train.pair_loss(model.apply({"params": p}, emb_MxD, ctx_BxC, dk, h), context_targets(adj_MxM, ctx_BxC), 8.0)
+
+    def by_counts(p):
+        x_BxM = context_indicator(ctx_BxC, 16)
+        return weighted_bce(bilinear_pair_logits(p, emb_MxD, dk, h), adj_MxM, (x_BxM.T @ x_BxM) * (1 + 7 * adj_MxM) / (32 * 64))
+
+    np.testing.assert_allclose(by_context(params), by_counts(params), rtol=1e-6)
+    g_ctx, g_counts = jax.grad(by_context)(params), jax.grad(by_counts)(params)
+    for name in g_ctx:
+        np.testing.assert_allclose(g_ctx[name], g_counts[name], rtol=1e-5, atol=1e-7)

@@ -1,8 +1,9 @@
 """Single-layer attention scorers for Relational Graph Recognition (Adler, arXiv 2509.22840).
 
 Both models score every (query i, item j) pair of a context with a logit; logit > 0 predicts the
-edge i -> j. Items are projected once (all m of them) and contexts index the projections, which is
-the same as projecting each context's items and much cheaper.
+edge i -> j. The bilinear scorer's logits are functions of its parameters (``bilinear_context_logits``
+over contexts, ``bilinear_pair_logits`` over every item pair; the module only declares and
+initialises the parameters), so training can take whichever form is cheaper.
 
 - ``BilinearScorer``: s_ij = Σ_t (x_i W_Q^t)·(x_j W_K^t) + b, the model of the theory. A sum of
   h bilinear forms of rank d_k is ONE bilinear form x_iᵀ (Σ_t W_Q^t W_K^tᵀ) x_j of rank <= D_K = h·d_k:
@@ -62,15 +63,43 @@ class BilinearScorer(nn.Module):
     @nn.compact
     def __call__(self, x_MxD: jax.Array, ctx_BxC: jax.Array, dk: jax.Array, h: jax.Array) -> jax.Array:
         shape = (self.h_max, x_MxD.shape[-1], self.dk_max)
-        mask_HxK = key_mask(self.h_max, self.dk_max, dk, h)[:, None, :]
-        w_q = self.param("w_q_HxDxK", headwise_normal, shape) * mask_HxK
-        w_k = self.param("w_k_HxDxK", headwise_normal, shape) * mask_HxK
-        bias = self.param("bias", nn.initializers.zeros, ())
-        q_MxHxK = jnp.einsum("md,hdk->mhk", x_MxD, w_q)
-        k_MxHxK = jnp.einsum("md,hdk->mhk", x_MxD, w_k)
-        # gather the context's rows, then score them: the backward pass scatters B·c rows into the
-        # projections, not B·c² single scores into an (m, m) matrix (4-5x faster under vmap)
-        return jnp.einsum("bihk,bjhk->bij", q_MxHxK[ctx_BxC], k_MxHxK[ctx_BxC]) + bias
+        params = {
+            "w_q_HxDxK": self.param("w_q_HxDxK", headwise_normal, shape),
+            "w_k_HxDxK": self.param("w_k_HxDxK", headwise_normal, shape),
+            "bias": self.param("bias", nn.initializers.zeros, ()),
+        }
+        return bilinear_context_logits(params, x_MxD, ctx_BxC, dk, h)
+
+
+def bilinear_context_logits(params: dict, x_MxD: jax.Array, ctx_BxC: jax.Array, dk: jax.Array, h: jax.Array) -> jax.Array:
+    """A BilinearScorer's pair logits over contexts, shape (B, c, c).
+
+    The context's item vectors are gathered first and then projected: the items are frozen, so the
+    backward pass needs no scatter into a per-item array (under the population vmap XLA's CPU
+    scatter was the cost of a step), and heads are one product of width h·K.
+    """
+    x_BxCxD = x_MxD[ctx_BxC]
+    q_BxCxHK, k_BxCxHK = _masked_projections(params, x_BxCxD, dk, h)
+    return jnp.einsum("bik,bjk->bij", q_BxCxHK, k_BxCxHK) + params["bias"]
+
+
+def bilinear_pair_logits(params: dict, x_MxD: jax.Array, dk: jax.Array, h: jax.Array) -> jax.Array:
+    """A BilinearScorer's logits of every ordered item pair, shape (m, m): s_uv = Σ_heads q_u·k_v + b.
+
+    The bilinear score of a pair depends on its two items only, not on the context around them, so
+    a batch's loss over context pairs is a count-weighted sum over these m² scores (lab.experiments.attention.train).
+    """
+    q_MxHK, k_MxHK = _masked_projections(params, x_MxD, dk, h)
+    return q_MxHK @ k_MxHK.T + params["bias"]
+
+
+def _masked_projections(params: dict, x_NxD: jax.Array, dk: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(x W_Q, x W_K) of every head side by side, shape (..., h_max·dk_max), masked to the member's
+    h heads of dk // h columns (masked columns get zero gradient)."""
+    h_max, d, dk_max = params["w_q_HxDxK"].shape
+    mask_HK = key_mask(h_max, dk_max, dk, h).reshape(h_max * dk_max)
+    wide = lambda w_HxDxK: jnp.swapaxes(w_HxDxK, 0, 1).reshape(d, h_max * dk_max)  # noqa: E731
+    return (x_NxD @ wide(params["w_q_HxDxK"])) * mask_HK, (x_NxD @ wide(params["w_k_HxDxK"])) * mask_HK
 
 
 class SoftmaxAttention(nn.Module):

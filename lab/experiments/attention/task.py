@@ -94,6 +94,11 @@ def sample_contexts(key: jax.Array, m: int, c: int, batch: int) -> jax.Array:
     return idx_BxC.astype(jnp.int32)
 
 
+def context_indicator(ctx_BxC: jax.Array, m: int) -> jax.Array:
+    """X[b, u] = 1 when item u is in context b, shape (B, m) float32 (contexts hold distinct items)."""
+    return (ctx_BxC[:, :, None] == jnp.arange(m)).any(axis=1).astype(jnp.float32)
+
+
 def context_targets(adj_MxM: jax.Array, ctx_BxC: jax.Array) -> jax.Array:
     """y[b, i, j] = 1 when context item j is an out-neighbour of query i, shape (B, c, c)."""
     return adj_MxM[ctx_BxC[:, :, None], ctx_BxC[:, None, :]]
