@@ -216,3 +216,22 @@ def test_planted_gains_are_recovered():
     for name, value in truth_p.items():
         _, lo, hi = fit.params[name]
         assert lo <= value <= hi, (name, value, lo, hi)
+
+
+def test_fit_and_figures_run_on_a_tiny_run(padded, tmp_path):
+    """The kind's row format feeds its fit, verdicts and figures (the paper panel included: the
+    tiny run's rows are relabelled to the paper's point, which only the drawing reads)."""
+    from lab.experiments import fpe
+    from lab.experiments.fpe import figures
+
+    members = [OTHER, MEMBER, *ARMS]
+    rows = []
+    for i, m in enumerate(members):
+        metrics = {k: np.asarray(v)[i] for k, v in padded.items()}
+        rows.append({**dataclasses.asdict(m), **fpe.row_metrics(m, metrics), "status": "ok", "kind": "fpe",
+                     "success": bool(np.asarray(padded["success"])[i, -1])})
+    fit = fit_rows("fpe", rows, n_boot=20, pipeline_boot=0).to_dict()
+    assert any("K*" in v for v in fit["verdicts"])
+    at_point = [{**r, "clauses": 8, "n": 8} for r in rows[1:]]
+    paths = figures.figures(rows + at_point, fit, tmp_path)
+    assert {p.stem for p in paths} == {"paper", "accuracy", "capacity"}

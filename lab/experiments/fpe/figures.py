@@ -192,7 +192,8 @@ def accuracy_figure(rows: list[dict], out_dir: Path) -> list[Path]:
         ax_g.set_xlabel("clauses per neuron K/n")
         ax_g.set_ylabel("accuracy gain over dense (same seed)")
         ax_g.set_title(label + " (crosses: paper)")
-        ax_g.legend(loc="upper left")
+        if ax_g.get_legend_handles_labels()[0]:  # no split arm beside a dense one: no gains
+            ax_g.legend(loc="upper left")
     return style.save(fig, out_dir, "accuracy")
 
 
@@ -206,17 +207,29 @@ def plain_log_axis(axis, ticks) -> None:
 
 
 def capacity_figure(fit: dict, out_dir: Path) -> list[Path]:
-    series = fit.get("series", [])
-    if not series:
+    """One panel per fitted group (the headline view's groups: task setting, alpha, split point)."""
+    groups = [g for g in (fit.get("groups") or [fit]) if g.get("view") == fit.get("view") and g.get("series")]
+    if not groups:
         return []
+    varying = labels.varying([g.get("group", {}) for g in groups])
+    fig, axes = style.figure(ncols=min(len(groups), 3), nrows=-(-len(groups) // 3), width=4.6, height=3.6)
+    for ax in axes.ravel()[len(groups):]:
+        ax.axis("off")
+    for ax, g in zip(axes.ravel(), groups):
+        _capacity_panel(ax, g)
+        label = ", ".join(f"{k}={labels.value_text(g['group'][k])}" for k in varying)
+        ax.set_title("most clauses at the [success] accuracy" + (f"\n{label}" if label else ""))
+    return style.save(fig, out_dir, "capacity")
+
+
+def _capacity_panel(ax, g: dict) -> None:
     from lab.experiments.fpe.laws import gain
 
-    fig, axes = style.figure(ncols=1, width=4.8, height=3.6)
-    ax = axes[0][0]
+    series = g["series"]
     widths = sorted({float(s["key"]["n"]) for s in series})
     arms = [a for a in SPLITS if any(SPLITS[int(s["key"]["split"])] == a for s in series)]
     single = len(widths) == 1
-    law = next((lw for lw in fit.get("laws", []) if lw["name"] == "fpe_arms" and lw.get("converged")), None)
+    law = next((lw for lw in g.get("laws", []) if lw["name"] == "fpe_arms" and lw.get("converged")), None)
     for i, arm in enumerate(arms):
         marker, color = ARM_STYLE[arm]
         shown = False
@@ -244,5 +257,3 @@ def capacity_figure(fit: dict, out_dir: Path) -> list[Path]:
         ax.legend(loc="upper left")
     ax.yaxis.set_major_formatter(lambda v, _: labels.value_text(float(v)))
     ax.set_ylabel("clause capacity K* (95% interval)")
-    ax.set_title("most clauses at the [success] accuracy")
-    return style.save(fig, out_dir, "capacity")

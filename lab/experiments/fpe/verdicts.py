@@ -14,6 +14,11 @@ def _arm(key: dict) -> str:
     return SPLITS[int(split)] if split is not None else str(key.get("arm"))
 
 
+def _order(v):
+    """Numbers in numeric order, then everything else by its text."""
+    return (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, str(v))
+
+
 def _text(s) -> str:
     if s.censored == "above":
         return f"> {number(s.bound)}"
@@ -60,7 +65,7 @@ def arm_comparison(report: FitReport) -> list[str]:
 def verdicts(report: FitReport) -> list[str]:
     keys = [s.key for s in report.series]
     arms = [a for a in SPLITS if any(_arm(k) == a for k in keys)]
-    vals = lambda f: sorted({k.get(f) for k in keys if k.get(f) is not None}, key=str)  # noqa: E731
+    vals = lambda f: sorted({k.get(f) for k in keys if k.get(f) is not None}, key=_order)  # noqa: E731
     out = [f"setting: one-hidden-layer ReLU networks on a balanced Boolean {'/'.join(str(v).upper() for v in vals('form'))} "
            f"with clauses of k = {', '.join(str(v) for v in vals('k'))} literals; arms {', '.join(arms)}; "
            f"alpha = {', '.join(str(v) for v in vals('alpha'))}; n = {', '.join(str(v) for v in vals('n'))}. K* is the "
