@@ -99,6 +99,9 @@ class Experiment:
     # Constructions and baselines measured at a run's own settings, for its figures: (rows,
     # success settings) -> JSON-able dict, handed to ``figures`` as ``overlay`` (cached per run).
     overlay: Callable[[list[dict], Any], dict] | None = None
+    # Tables the report shows after the thresholds (e.g. measured numbers beside a paper's):
+    # (rows, fit dict) -> [(title, header, body rows)], all text
+    tables: Callable[[list[dict], dict], list[tuple[str, list[str], list[list[str]]]]] | None = None
     # Reading the trained networks (`lab interpret RUN_DIR`): (run_dir, rows, out_dir) -> dict with
     # "figures" (written paths), "summary" (JSON-able) and "text" (Markdown for the report); None:
     # the kind has no such reading.
@@ -236,7 +239,7 @@ def levels_paths(level: str, names: Sequence[str] | None = None) -> list[Path]:
 OWN = ("cost", "bytes_per_member", "row_metrics", "success_text")
 CONSTANTS = {"analysis": "ANALYSIS", "captions": "CAPTIONS", "sweeps": "SWEEPS"}
 SUBMODULES = {"make_train": "train:make_train", "figures": "figures:figures", "overlay": "overlays:overlay",
-              "interpret": "interpret:interpret_run", "verdicts": "verdicts:verdicts"}
+              "interpret": "interpret:interpret_run", "verdicts": "verdicts:verdicts", "tables": "tables:tables"}
 
 
 def define(package: str, namespace: Mapping[str, Any], **fields) -> Experiment:
@@ -245,7 +248,8 @@ def define(package: str, namespace: Mapping[str, Any], **fields) -> Experiment:
     ``namespace`` is the package's ``globals()``: its functions named in ``OWN`` (cost, ...) and its
     constants ``ANALYSIS``, ``CAPTIONS`` and ``SWEEPS`` become the Experiment's fields; sub-modules
     named in ``SUBMODULES`` (train.py with make_train, figures.py with figures, overlays.py with
-    overlay, interpret.py with interpret_run, verdicts.py with verdicts) become lazy fields when they
+    overlay, interpret.py with interpret_run, verdicts.py with verdicts, tables.py with tables) become
+    lazy fields when they
     exist. The field roles come from the member's TRACED, PADDED and IDENTITY. Fields given
     explicitly win.
     """

@@ -68,6 +68,8 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partia
     blocks.append(Block("table", laws_table(fit)))
     blocks.append(Block("h3", f"Thresholds ({exp.analysis.resource}*, per series)"))
     blocks.append(Block("table", series_table(fit, exp.analysis, integer=bool(rows) and isinstance(rows[0].get(exp.analysis.resource), int))))
+    for title, header, body in exp.tables(rows, fit) if exp.tables is not None else []:
+        blocks += [Block("h3", title), Block("table", (header, body))]
     figs = [p for p in figures if Path(p).suffix == ".png"] if figures is not None else sorted((run_dir / "figures").glob("*.png"))
     if figs:
         blocks.append(Block("h3", "Figures"))

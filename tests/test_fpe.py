@@ -235,3 +235,19 @@ def test_fit_and_figures_run_on_a_tiny_run(padded, tmp_path):
     at_point = [{**r, "clauses": 8, "n": 8} for r in rows[1:]]
     paths = figures.figures(rows + at_point, fit, tmp_path)
     assert {p.stem for p in paths} == {"paper", "accuracy", "capacity"}
+
+
+def test_report_table_sets_measured_accuracy_beside_the_papers():
+    """lab report shows, per split point, each arm's accuracy with its seed interval next to the paper's."""
+    from lab import experiment
+
+    rows = [{"clauses": 8, "n": 8, "alpha": 2, "k": 3, "extra": 0, "form": "dnf", "negate": True, "lr": 0.01,
+             "split_at": at, "split": s, "seed": seed, "acc": [0.5, 0.80 + 0.05 * s + 0.01 * seed]}
+            for at in (0.5, 0.125) for s in range(3) for seed in range(3)]
+    rows.append({**rows[0], "clauses": 16})  # not the paper's point: left out
+    tables = experiment.get("fpe").tables(rows, {})
+    assert [t[0].split("; ")[-1] for t in tables] == ["split_at=0.5)", "split_at=0.125)"]
+    title, header, body = tables[0]
+    assert header == ["arm", "measured accuracy [95% interval]", "seeds", "paper"]
+    assert [r[0] for r in body] == ["dense", "random", "clause"] and [r[3] for r in body] == ["0.787", "0.887", "0.994"]
+    assert body[0][1].startswith("0.810 [") and body[0][2] == "3"
