@@ -58,4 +58,7 @@ def test_a_checkout_reads_the_sweeps_folder_itself():
     from lab import experiment, reproduction
 
     assert experiment.packaged_sweeps_dir() == ROOT / "sweeps"
-    assert [p.name for p in reproduction.sweep_paths(quick=True)] == ["superposition-quick.toml", "attention-quick.toml"]
+    names = [p.name for p in reproduction.sweep_paths(quick=True)]
+    assert names[:2] == ["superposition-quick.toml", "attention-quick.toml"]  # kinds in their order
+    assert set(names) == {f"{kind}-quick.toml" for kind in experiment.kinds()}
+    assert all(p.parent == ROOT / "sweeps" for p in reproduction.sweep_paths(quick=True))
