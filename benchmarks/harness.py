@@ -3,20 +3,26 @@
 Everything is measured in one process, side by side, so the ratios survive a noisy machine:
 
 - ``peak``: a large float32 matrix product through XLA and through numpy (the machine's limit);
-- ``population``: model-steps per second and dense-equivalent FLOP/s of the population programs
-  (lab.engine) for the standard superposition populations (small: m = 64, n = 32, m' = 64,
-  batch 256, P = 1024; large: m = 256, n = 64, m' = 256, batch 512, P = 256) and an attention one;
-- ``peers``: the textbook population step (jit(vmap(scan)) with per-member batches, top-k sampling,
-  gathered targets, optax loss and Adam: the lab's trainer before tuning), and the same models
-  trained one after another by a per-model jitted JAX run (the lab's own scanned trainer without
-  vmap) and by a plain PyTorch loop (optional: skipped without torch);
-- ``sweep``: the quick superposition sweep end to end, and the share of its wall time compiling;
-- ``scaling``: throughput against population size (64 -> 4096) and local device count (simulated
-  CPU devices in subprocesses share the same cores).
+- ``population``: model-steps per second and FLOP/s of the population programs (lab.engine) for
+  the standard superposition populations (small: m = 64, n = 32, m' = 64, batch 256, P = 1024;
+  large: m = 256, n = 64, m' = 256, batch 512, P = 256), the attention kind at its default member
+  and at the in-regime shapes of sweeps/attention-standard.toml;
+- ``peers``: the same models trained by the best straightforward ``jit(vmap(scan))`` a JAX user
+  would write (per-member batches from the fastest exact-s sampler, gathered targets, optax loss
+  and Adam), by a per-model jitted JAX run (the lab's own scanned trainer without vmap, models
+  one after another) and by a plain PyTorch loop (optional: skipped without torch); attention
+  against the per-model JAX run and a PyTorch loop;
+- ``sweep``: the quick sweeps end to end in a fresh process with a cold compilation cache, and the
+  share of their wall time spent compiling;
+- ``scaling``: wall time per training step against population size, and against width at a fixed
+  number of FLOPs per step (a figure beside the JSON record);
+- ``devices``: throughput with 1 and 2 local devices (simulated CPU devices share the same cores).
 
 Dense-equivalent FLOPs of a superposition step: 6 B (D n + n m') (forward 2, backward 4 per
 multiply-add of each dense layer), whatever the trainer actually executes (gathers, shared
-batches). Results are printed and appended as one JSON file per invocation under ``--out``.
+batches). Of an attention step: 6 x the multiply-adds of the cheaper of its two exact forms (all
+m² item pairs, or the B c² context pairs; lab.experiments.attention.train). Results are printed and
+written as one JSON file per invocation under ``--out``.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from lab.experiments.superposition.scoring import Criterion
 from lab.training import TrainConfig
 
 # Throughput runs end with one evaluation on this few held-out samples, so that they time the
-# training step (the end-to-end sweep runs the real criterion).
+# training step (the end-to-end sweeps run the real criterion).
 STEP_CRITERION = Criterion(samples=2, max_inputs=0)
 PROBE = 4  # steps of the short run whose time is subtracted (see steady_throughput)
 
@@ -53,6 +59,13 @@ SMALL = dict(m=64, n=32, m_out=64, batch=256, population=1024)
 LARGE = dict(m=256, n=64, m_out=256, batch=512, population=256)
 # Regime of the superposition sweeps: 2-AND over exactly-3-sparse inputs (other fields: defaults).
 TASK = dict(op="and", s=3, p=None, d=None)
+# Attention: the kind's default member (batch 256), and the in-regime shapes of
+# sweeps/attention-standard.toml (its settings, each d_model's largest D_K bucket and its size).
+ATTENTION_DEFAULT = dict(batch=256, population=256)
+ATTENTION_SWEEP = dict(graph="degree", degree=2, context=8, lr=0.02, pos_weight=8.0, batch=32)
+ATTENTION_SHAPES = (dict(m=16, d_model=16, dk=16, population=36), dict(m=64, d_model=32, dk=32, population=36),
+                    dict(m=128, d_model=32, dk=32, population=36), dict(m=256, d_model=64, dk=64, population=48))
+QUICK_SWEEPS = ("superposition-quick", "attention-quick")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +77,13 @@ class Budget:
     peer_models: int = 4  # models trained one after another by each peer
     peer_seconds: float = 3.0
     populations: tuple[int, ...] = (64, 256, 1024, 4096)
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # at the FLOPs per step of the small population
     devices: tuple[int, ...] = (1, 2)
 
 
 FULL = Budget()
-QUICK = Budget(seconds=1.0, repeats=2, peer_models=2, peer_seconds=1.5, populations=(64, 256, 1024), devices=(1, 2))
+QUICK = Budget(seconds=1.0, repeats=2, peer_models=2, peer_seconds=1.5, populations=(64, 256, 1024),
+               widths=(16, 64, 256), devices=(1, 2))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +116,7 @@ def run(args: argparse.Namespace, command: str = "lab bench") -> int:
     }
     print(f"lab bench on {describe_device(report['device'])}", flush=True)
     res = report["results"]
+    report["load_before"] = _load()
     t_start = time.perf_counter()
     if "peak" in only:
         res["peak"] = _announce("peak", lambda: gemm_peak(budget))
@@ -108,32 +124,54 @@ def run(args: argparse.Namespace, command: str = "lab bench") -> int:
         res["population"] = {
             "small": _announce("population small", lambda: superposition_throughput(SMALL, budget)),
             "large": _announce("population large", lambda: superposition_throughput(LARGE, budget)),
-            "attention": _announce("population attention", lambda: attention_throughput(budget)),
+            "attention": _announce("population attention", lambda: attention_throughput(attention_member(), ATTENTION_DEFAULT, budget)),
         }
+        for shape in ATTENTION_SHAPES:
+            name = f"attention_m{shape['m']}_d{shape['d_model']}"
+            res["population"][name] = _announce(f"population {name}", lambda shape=shape: attention_throughput(
+                attention_member(**shape), {**ATTENTION_SWEEP, **shape}, budget))
     if "peers" in only:
         res["peers"] = {
             name: {
                 "textbook_vmap": _announce(f"peer textbook vmap {name}", lambda cfg=cfg: textbook_vmap(cfg, budget)),
-                "jax_loop": _announce(f"peer jax loop {name}", lambda cfg=cfg: jax_loop(cfg, budget)),
+                "jax_loop": _announce(f"peer jax loop {name}", lambda cfg=cfg: jax_loop("superposition", superposition_members(cfg, budget.peer_models), cfg["batch"], budget)),
                 "torch_loop": _announce(f"peer torch loop {name}", lambda cfg=cfg: torch_loop(cfg, budget)),
             }
             for name, cfg in (("small", SMALL), ("large", LARGE))
         }
+        member = attention_member()
+        res["peers"]["attention"] = {
+            "jax_loop": _announce("peer jax loop attention", lambda: jax_loop(
+                "attention", [dataclasses.replace(member, seed=i) for i in range(budget.peer_models)], ATTENTION_DEFAULT["batch"], budget)),
+            "torch_loop": _announce("peer torch loop attention", lambda: torch_attention_loop(member, ATTENTION_DEFAULT["batch"], budget)),
+        }
     if "sweep" in only:
-        res["sweep"] = _announce("quick sweep", lambda: sweep_end_to_end(args.sweep))
+        specs = [args.sweep] if args.sweep else [p for p in (_default_sweep(n) for n in QUICK_SWEEPS) if p]
+        res["sweep"] = {Path(p).stem: _announce(f"sweep {Path(p).stem}", lambda p=p: sweep_end_to_end(p)) for p in specs}
     if "scaling" in only:
         small = res.get("population", {}).get("small")
-        res["scaling"] = _announce("population scaling", lambda: population_scaling(budget, small))
+        res["scaling"] = _announce("scaling", lambda: scaling(budget, small))
     if "devices" in only:
         res["devices"] = _announce("device scaling", lambda: device_scaling(budget))
     report["seconds"] = round(time.perf_counter() - t_start, 1)
+    report["load_after"] = _load()
     report["ratios"] = ratios(res)
     print()
     print(summary(report))
     if not args.no_save:
         path = save(report, Path(args.out))
         print(f"\nwritten {path}")
+        if "scaling" in res:
+            print(f"written {plot_scaling(res['scaling'], path.with_suffix('.png'))}")
     return 0
+
+
+def _load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other jobs on the machine slow every measurement)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _announce(name: str, fn: Callable[[], dict]) -> dict:
@@ -235,8 +273,11 @@ def gemm_peak(budget: Budget, size: int = 2048) -> dict:
 
 
 def superposition_shape(cfg: dict) -> tuple[tuple[str, Any], ...]:
+    return superposition_shape_of(superposition_members(cfg, 1)[0])
+
+
+def superposition_shape_of(member) -> tuple[tuple[str, Any], ...]:
     exp = experiment.get("superposition")
-    member = superposition_members(cfg, 1)[0]
     return tuple((f, getattr(member, f)) for f in exp.static_fields()) + tuple((a, getattr(member, a)) for a in exp.padded)
 
 
@@ -258,7 +299,12 @@ def _steps_for(seconds: float, rate_guess: float, lo: int = 8, hi: int = 4000) -
     return max(lo, steps - steps % 4)
 
 
-def time_population(kind: str, shape, members: list, train_cfg: TrainConfig, criterion: Criterion, repeats: int) -> dict:
+def step_success(kind: str):
+    """[success] settings of a throughput run: an evaluation on 2 sampled held-out inputs."""
+    return STEP_CRITERION if kind == "superposition" else experiment.get(kind).success(samples=2)
+
+
+def time_population(kind: str, shape, members: list, train_cfg: TrainConfig, criterion, repeats: int) -> dict:
     """Compile and time one population program call of ``members`` (through lab.engine)."""
     exp = experiment.get(kind)
     n_dev = len(jax.local_devices())
@@ -282,10 +328,11 @@ def steady_throughput(kind: str, shape, members: list, batch: int, budget: Budge
     model-steps/s = P (S - PROBE) / (t_S - t_PROBE), so initialisation, the final evaluation and
     call overheads cancel, as they are amortised over the thousands of steps of a real run.
     """
-    short = time_population(kind, shape, members, TrainConfig(steps=PROBE, batch=batch, evals=1), STEP_CRITERION, budget.repeats)
+    success = step_success(kind)
+    short = time_population(kind, shape, members, TrainConfig(steps=PROBE, batch=batch, evals=1), success, budget.repeats)
     per_step = short["seconds"] / PROBE  # an upper bound: includes the fixed costs
     steps = max(4 * PROBE, _steps_for(budget.seconds, 1 / max(per_step, 1e-9)))
-    long = time_population(kind, shape, members, TrainConfig(steps=steps, batch=batch, evals=1), STEP_CRITERION, budget.repeats)
+    long = time_population(kind, shape, members, TrainConfig(steps=steps, batch=batch, evals=1), success, budget.repeats)
     step_s = max(long["seconds"] - short["seconds"], 1e-9) / (steps - PROBE)
     p = len(members)
     return {"population": p, "steps": steps, "seconds": long["seconds"], "probe_seconds": short["seconds"],
@@ -302,34 +349,103 @@ def superposition_throughput(cfg: dict, budget: Budget, population: int | None =
             "dense_flops": r["model_steps_per_s"] * dense_flops_per_step(cfg)}
 
 
-def attention_throughput(budget: Budget, population: int = 256) -> dict:
-    """The attention kind's population at its default member settings (skipped if not built)."""
-    try:
-        exp = experiment.get("attention")
-    except KeyError:
-        return {"skipped": "the attention kind is not registered (lab/attention.py missing)"}
-    member = exp.member()
-    members = [dataclasses.replace(member, seed=i) for i in range(population)]
-    shape = tuple((f, getattr(member, f)) for f in exp.static_fields()) + tuple((a, getattr(member, a)) for a in exp.padded)
-    batch = TrainConfig().batch
-    r = steady_throughput("attention", shape, members, batch, budget)
-    # the kind's cost model counts the multiply-adds of one forward pass (projections and scores of
-    # all items): forward + backward = 6 FLOPs per multiply-add
-    return {"member": dataclasses.asdict(member), "batch": batch, **r,
-            "dense_flops": r["model_steps_per_s"] * 6.0 * exp.cost(dict(shape))}
+def attention_member(**fields):
+    """An attention member: the kind's default, or the standard sweep's settings with ``fields``."""
+    exp = experiment.get("attention")
+    if not fields:
+        return exp.member()
+    keep = {k: v for k, v in {**ATTENTION_SWEEP, **fields}.items() if k not in ("batch", "population")}
+    return exp.member(**keep)
+
+
+def attention_shape(member) -> tuple[tuple[str, Any], ...]:
+    exp = experiment.get("attention")
+    return tuple((f, getattr(member, f)) for f in exp.static_fields()) + tuple((a, getattr(member, a)) for a in exp.padded)
+
+
+def attention_flops_per_step(member, batch: int) -> float:
+    """6 x the multiply-adds of the cheaper exact form of a bilinear step: projections and scores of
+    all m² item pairs, or of the context's items and its B c² pairs."""
+    m, d, k, c = member.m, member.d_model, member.h * member.dk, member.context
+    return 6.0 * min(2 * m * d * k + m * m * k, 2 * batch * c * d * k + batch * c * c * k)
+
+
+def attention_throughput(member, cfg: dict, budget: Budget) -> dict:
+    """Steady model-steps/s of a population of ``cfg['population']`` seeds of ``member``, and of the
+    same population under the previous attention trainer (``before``), measured alongside."""
+    members = [dataclasses.replace(member, seed=i) for i in range(cfg["population"])]
+    r = steady_throughput("attention", attention_shape(member), members, cfg["batch"], budget)
+    before = _attention_before(member, members, cfg["batch"], budget)
+    return {"member": dataclasses.asdict(member), "batch": cfg["batch"], **r,
+            "dense_flops": r["model_steps_per_s"] * attention_flops_per_step(member, cfg["batch"]), "before": before}
+
+
+def _attention_before(member, members: list, batch: int, budget: Budget) -> dict:
+    """The attention trainer before this round (lab 0.1.0 at commit 7f24a5b): every item projected,
+    the context's projected rows gathered and scored (a scatter in the backward pass), the loss over
+    the B c² context pairs; the same task, initialisation, optimizer and loop (lab.training)."""
+    from lab.experiments.attention import train as attention_train
+    from lab.experiments.attention.model import key_mask
+    from lab.experiments.attention.task import context_targets, sample_contexts
+    from lab.training import train_loop
+
+    exp = experiment.get("attention")
+    static = dict(attention_shape(member))
+    success = step_success("attention")
+    model = attention_train.make_model("bilinear", static["h"], static["dk"])
+    c, m = static["context"], static["m"]
+
+    def logits(params, x_MxD, ctx_BxC, dk, h):
+        mask_HxK = key_mask(static["h"], static["dk"], dk, h)[:, None, :]
+        q_MxHxK = jnp.einsum("md,hdk->mhk", x_MxD, params["w_q_HxDxK"] * mask_HxK)
+        k_MxHxK = jnp.einsum("md,hdk->mhk", x_MxD, params["w_k_HxDxK"] * mask_HxK)
+        return jnp.einsum("bihk,bjhk->bij", q_MxHxK[ctx_BxC], k_MxHxK[ctx_BxC]) + params["bias"]
+
+    def make(steps: int):
+        cfg = TrainConfig(steps=steps, batch=batch, evals=1)
+
+        def train(root, hyper):
+            keys = attention_train.member_keys(root)
+            emb_MxD, adj_MxM = attention_train.task_instance(root, static, hyper["m_edges"], hyper["degree"])
+
+            def loss_fn(params, batch_key):
+                ctx_BxC = sample_contexts(batch_key, m, c, batch)
+                out = logits(params, emb_MxD, ctx_BxC, hyper["dk"], hyper["h"])
+                return attention_train.pair_loss(out, context_targets(adj_MxM, ctx_BxC), float(static["pos_weight"]))
+
+            eval_ctx = sample_contexts(keys["eval"], m, c, success.samples)
+            params = model.init(keys["init"], emb_MxD, eval_ctx[:1], hyper["dk"], hyper["h"])["params"]
+            evaluate = lambda p: {"logit": logits(p, emb_MxD, eval_ctx, hyper["dk"], hyper["h"]).mean()}  # noqa: E731
+            return train_loop(params, loss_fn=loss_fn, evaluate=evaluate, data_key=attention_train.data_key(m, c),
+                              learning_rate=hyper["lr"], cfg=cfg)[1]
+
+        return jax.jit(jax.vmap(train))
+
+    keys = jnp.stack([engine.member_key(exp, mb) for mb in members])
+    hyper = engine.hyper_arrays(exp, members)
+
+    def timed(steps: int) -> float:
+        compiled = make(steps).lower(keys, hyper).compile()
+        jax.block_until_ready(compiled(keys, hyper))
+        return best_time(lambda: jax.block_until_ready(compiled(keys, hyper)), budget.repeats)
+
+    probe = timed(PROBE)
+    steps = max(4 * PROBE, _steps_for(budget.seconds / 2, PROBE / max(probe, 1e-9)))
+    seconds = timed(steps)
+    return {"steps": steps, "seconds": seconds, "model_steps_per_s": len(members) * (steps - PROBE) / max(seconds - probe, 1e-9)}
 
 
 # --- peers -------------------------------------------------------------------------------------
 
 
-def jax_loop(cfg: dict, budget: Budget) -> dict:
+def jax_loop(kind: str, members: list, batch: int, budget: Budget) -> dict:
     """The lab's scanned trainer jitted per model (no vmap), models trained one after another."""
-    exp = experiment.get("superposition")
-    members = superposition_members(cfg, budget.peer_models)
-    criterion = STEP_CRITERION
+    exp = experiment.get(kind)
+    shape = dict(superposition_shape_of(members[0]) if kind == "superposition" else attention_shape(members[0]))
+    success = step_success(kind)
 
     def timed(steps: int) -> tuple[float, float]:
-        train = exp.make_train(dict(superposition_shape(cfg)), TrainConfig(steps=steps, batch=cfg["batch"], evals=1), criterion)
+        train = exp.make_train(shape, TrainConfig(steps=steps, batch=batch, evals=1), success)
         one = jax.jit(lambda k, h: train(k, h)[1])
         args = [(engine.member_key(exp, m), {k: v[0] for k, v in engine.hyper_arrays(exp, [m]).items()}) for m in members]
         t0 = time.perf_counter()
@@ -350,23 +466,23 @@ def jax_loop(cfg: dict, budget: Budget) -> dict:
 
 
 def textbook_vmap(cfg: dict, budget: Budget) -> dict:
-    """jit(vmap(scan(step))) of the textbook step: per-member batches (uniform + top-k), gathered
-    targets, optax BCE, optax Adam; the whole population in one vmap (lab's trainer before tuning)."""
+    """The best straightforward population trainer: jit(vmap(scan(step))) with per-member batches
+    drawn by the fastest exact-s sampler (lab's ``sample_inputs``), gathered targets, optax's BCE and
+    Adam, gradients only (no loss value), the whole population in one vmap."""
     import optax
 
-    from lab.experiments.superposition.task import BooleanTask, sample_pairs
+    from lab.experiments.superposition.task import BooleanTask, sample_inputs, sample_pairs
     from lab.experiments.superposition.train import class_weights
 
     task = BooleanTask(m=cfg["m"], op=TASK["op"], s=TASK["s"])
     q, pos_weight = class_weights(task)
-    # a 32nd of the population (at least 8 members; its per-member sampling makes it slow to time):
-    # the per-member throughput of one vmap does not grow with its size (see the scaling benchmark)
-    m, n, k, batch, s, p = cfg["m"], cfg["n"], cfg["m_out"], cfg["batch"], TASK["s"], max(8, cfg["population"] // 32)
+    # a quarter of the population: the per-member throughput of one vmap does not grow with its
+    # size (see the scaling benchmark)
+    m, n, k, batch, p = cfg["m"], cfg["n"], cfg["m_out"], cfg["batch"], max(8, cfg["population"] // 4)
     opt = optax.adam(1e-2)
 
     def loss(params, pairs_Kx2, key):
-        u_BxM = jax.random.uniform(key, (batch, m))
-        x_BxM = (u_BxM >= jax.lax.top_k(u_BxM, s)[0][:, -1:]).astype(jnp.float32)
+        x_BxM = sample_inputs(key, task, batch)
         y_BxK = x_BxM[:, pairs_Kx2[:, 0]] * x_BxM[:, pairs_Kx2[:, 1]]
         h_BxN = jax.nn.relu(x_BxM @ params["w_in"] + params["b_in"])
         out_BxK = h_BxN @ params["w_out"] + params["b_out"]
@@ -381,11 +497,12 @@ def textbook_vmap(cfg: dict, budget: Budget) -> dict:
 
         def step(carry, t):
             params, opt_state = carry
-            value, grads = jax.value_and_grad(loss)(params, pairs_Kx2, jax.random.fold_in(k_data, t))
+            grads = jax.grad(loss)(params, pairs_Kx2, jax.random.fold_in(k_data, t))
             updates, opt_state = opt.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), value
+            return (optax.apply_updates(params, updates), opt_state), None
 
-        return jax.lax.scan(step, (params, opt.init(params)), jnp.arange(steps))[1]
+        params, _ = jax.lax.scan(step, (params, opt.init(params)), jnp.arange(steps))[0]
+        return loss(params, pairs_Kx2, k_data)
 
     keys = jax.random.split(jax.random.key(0), p)
 
@@ -437,6 +554,12 @@ def torch_loop(cfg: dict, budget: Budget) -> dict:
             opt.step()
         return float(loss.detach())
 
+    return _torch_timed(torch, train, budget)
+
+
+def _torch_timed(torch, train: Callable[[int, int, float], float], budget: Budget) -> dict:
+    """Time ``train(seed, steps, lr)`` over budget.peer_models models with torch's faster of 1 and
+    all threads."""
     per_step = {}
     for threads in sorted({1, os.cpu_count() or 1}):  # give torch its better thread count
         torch.set_num_threads(threads)
@@ -452,6 +575,43 @@ def torch_loop(cfg: dict, budget: Budget) -> dict:
     seconds = time.perf_counter() - t0
     return {"models": budget.peer_models, "steps": steps, "seconds": seconds, "threads": torch.get_num_threads(),
             "model_steps_per_s": budget.peer_models * steps / seconds}
+
+
+def torch_attention_loop(member, batch: int, budget: Budget) -> dict:
+    """A plain PyTorch loop training bilinear scorers of ``member``'s shape one after another:
+    contexts by a top-k of uniforms, gathered rows projected and scored, weighted BCE, Adam."""
+    try:
+        import torch
+    except ImportError:
+        return {"skipped": "torch is not installed (pip install 'lab[torch]' to compare against it)"}
+    if member.model != "bilinear":
+        return {"skipped": "the PyTorch peer trains the bilinear scorer only"}
+    m, d, k, c, pw = member.m, member.d_model, member.h * member.dk, member.context, member.pos_weight
+
+    def train(seed: int, steps: int, lr: float) -> float:
+        gen = torch.Generator().manual_seed(seed)
+        emb = torch.randn(m, d, generator=gen)
+        emb = emb / emb.norm(dim=1, keepdim=True)
+        out_degree = max(member.degree, 1)  # perm and degree graphs: each item has out_degree neighbours
+        nbrs = torch.rand(m, m, generator=gen).topk(out_degree, dim=1).indices
+        adj = torch.zeros(m, m).scatter_(1, nbrs, 1.0)
+        w_q = (torch.randn(d, k, generator=gen) / d**0.5).requires_grad_()
+        w_k = (torch.randn(d, k, generator=gen) / d**0.5).requires_grad_()
+        bias = torch.zeros((), requires_grad=True)
+        opt = torch.optim.Adam([w_q, w_k, bias], lr=lr)
+        loss = torch.zeros(())
+        for _ in range(steps):
+            ctx = torch.rand(batch, m, generator=gen).topk(c, dim=1).indices
+            x = emb[ctx]
+            logits = (x @ w_q) @ (x @ w_k).transpose(1, 2) + bias
+            y = adj[ctx[:, :, None], ctx[:, None, :]]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=1.0 + (pw - 1.0) * y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    return _torch_timed(torch, train, budget)
 
 
 # --- end to end --------------------------------------------------------------------------------
@@ -472,12 +632,12 @@ class _CompileClock:
             self.seconds += duration
 
 
-def sweep_end_to_end(spec_path: str | None = None) -> dict:
+def sweep_end_to_end(spec_path: str) -> dict:
     """Wall time of a whole sweep in a fresh process with a cold compilation cache, and the share
     of it spent compiling (what `lab run SPEC` costs the first time)."""
-    path = Path(spec_path) if spec_path else _default_sweep()
-    if path is None or not path.exists():
-        return {"skipped": f"no sweep spec at {path or 'sweeps/superposition-quick.toml'}"}
+    path = Path(spec_path)
+    if not path.exists():
+        return {"skipped": f"no sweep spec at {path}"}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "LAB_JAX_CACHE": str(Path(tmp) / "cache")}
         code = ("import json, benchmarks.harness as b; "
@@ -514,11 +674,11 @@ def _subprocess_result(code: str, env: dict) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def _default_sweep() -> Path | None:
+def _default_sweep(name: str) -> Path | None:
     from lab.experiment import packaged_sweeps_dir
 
     for folder in (Path.cwd() / "sweeps", packaged_sweeps_dir()):
-        p = folder / "superposition-quick.toml"
+        p = folder / f"{name}.toml"
         if p.exists():
             return p
     return None
@@ -527,18 +687,64 @@ def _default_sweep() -> Path | None:
 # --- scaling -----------------------------------------------------------------------------------
 
 
-def population_scaling(budget: Budget, measured: dict | None = None) -> dict:
-    """Small-population throughput against population size (``measured``: a small-population
-    result of this run, reused for its own size)."""
-    rows = []
-    for p in budget.populations:
-        if measured and measured.get("population") == p:
+def scaling(budget: Budget, measured: dict | None = None) -> dict:
+    """Wall time per training step of the population program (a) against population size at the
+    small shape, (b) against width n (m = m' = 2n) at the small population's FLOPs per step
+    (P = 1024 · 32/n members of 6 B (2n)·n·2 FLOPs each): a flat curve means the cost of a sweep is
+    its FLOPs, whatever its shapes. ``measured``: the small population of this run, reused."""
+    part = dataclasses.replace(budget, seconds=budget.seconds / 2)
+
+    def row(cfg: dict, p: int) -> dict:
+        if measured and cfg == SMALL and measured.get("population") == p:
             r = measured
         else:
-            r = superposition_throughput(SMALL, dataclasses.replace(budget, repeats=2, seconds=budget.seconds / 2), population=p)
-        rows.append({"population": p, "model_steps_per_s": r["model_steps_per_s"], "dense_flops": r["dense_flops"],
-                     "compile_s": r["compile_s"]})
-    return {"shape": "small", "rows": rows}
+            r = superposition_throughput(cfg, part, population=p)
+        step_s = p / r["model_steps_per_s"]
+        return {"population": p, "n": cfg["n"], "m": cfg["m"], "m_out": cfg["m_out"], "step_s": step_s,
+                "model_steps_per_s": r["model_steps_per_s"], "dense_flops": r["dense_flops"],
+                "step_flops": p * dense_flops_per_step(cfg), "compile_s": r["compile_s"]}
+
+    population = [row(SMALL, p) for p in budget.populations]
+    flops = SMALL["population"] * dense_flops_per_step(SMALL)
+    width = []
+    for n in budget.widths:
+        cfg = {**SMALL, "n": n, "m": 2 * n, "m_out": 2 * n}
+        width.append(row(cfg, max(2, round(flops / dense_flops_per_step(cfg)))))
+    return {"population": population, "width": width, "width_step_flops": flops}
+
+
+def plot_scaling(scaled: dict, path: Path) -> Path:
+    """The two scaling curves: seconds per step against population size and against width."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+    rows = scaled["population"]
+    ps = [r["population"] for r in rows]
+    a.loglog(ps, [r["step_s"] * 1e3 for r in rows], "o-", label="measured")
+    a.loglog(ps, [rows[0]["step_s"] * 1e3 * p / ps[0] for p in ps], ":", color="gray", label="linear in P")
+    a.set(xlabel="population P (small: m = 64, n = 32, m' = 64, batch 256)", ylabel="ms per training step",
+          title="wall time against population size")
+    a.set_xticks(ps, [str(p) for p in ps])
+    a.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    a.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    a.legend()
+    rows = scaled["width"]
+    b.semilogx([r["n"] for r in rows], [r["step_s"] * 1e3 for r in rows], "o-")
+    for r in rows:
+        b.annotate(f"P={r['population']}", (r["n"], r["step_s"] * 1e3), textcoords="offset points", xytext=(0, 6),
+                   ha="center", fontsize=7)
+    b.set_ylim(0, max(r["step_s"] for r in rows) * 1e3 * 1.25)
+    b.set_xticks([r["n"] for r in rows], [str(r["n"]) for r in rows])
+    b.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    b.set(xlabel="width n (m = m' = 2n, batch 256)", ylabel="ms per training step",
+          title=f"fixed {scaled['width_step_flops'] / 1e9:.1f} GFLOP per step")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def device_scaling(budget: Budget) -> dict:
@@ -583,13 +789,18 @@ def ratios(res: dict) -> dict:
                 out[f"{name}_vs_{peer}"] = pop["model_steps_per_s"] / r["model_steps_per_s"]
             if peak and "dense_flops" in r:
                 out[f"{name}_{peer}_fraction_of_peak"] = r["dense_flops"] / peak
-    if "sweep" in res and "compile_share" in res["sweep"]:
-        out["sweep_compile_share"] = res["sweep"]["compile_share"]
-    rows = res.get("scaling", {}).get("rows", [])
-    if rows:
-        base = rows[0]["model_steps_per_s"]
+    for name, r in pops.items():
+        before = r.get("before", {}).get("model_steps_per_s")
+        if before and "model_steps_per_s" in r:
+            out[f"{name}_vs_before"] = r["model_steps_per_s"] / before
+    for name, r in res.get("sweep", {}).items():
+        if "compile_share" in r:
+            out[f"{name}_compile_share"] = r["compile_share"]
+    for curve in ("population", "width"):
+        rows = res.get("scaling", {}).get(curve, [])
         for r in rows:
-            out[f"population_{r['population']}_vs_{rows[0]['population']}"] = r["model_steps_per_s"] / base
+            key = f"p{r['population']}" if curve == "population" else f"n{r['n']}"
+            out[f"scaling_{curve}_{key}_step_time_vs_first"] = r["step_s"] / rows[0]["step_s"]
     drows = [r for r in res.get("devices", {}).get("rows", []) if "model_steps_per_s" in r]
     if drows:
         for r in drows:
@@ -617,8 +828,10 @@ def summary(report: dict) -> str:
             continue
         frac = rat.get(f"{name}_fraction_of_peak")
         flops = f", {_g(r['dense_flops'])}FLOP/s dense-equivalent" if "dense_flops" in r else ""
+        before = rat.get(f"{name}_vs_before")
         lines.append(f"population {name} (P={r['population']}): {_g(r['model_steps_per_s'])} model-steps/s{flops}"
-                     + (f" = {frac:.1%} of peak" if frac is not None else "") + f"; compile {r['compile_s']:.1f}s")
+                     + (f" = {frac:.1%} of peak" if frac is not None else "") + f"; compile {r['compile_s']:.1f}s"
+                     + (f"; {before:.1f}x the previous attention trainer ({_g(r['before']['model_steps_per_s'])})" if before else ""))
     for name, peers in res.get("peers", {}).items():
         for peer, r in peers.items():
             if "skipped" in r:
@@ -629,22 +842,24 @@ def summary(report: dict) -> str:
             lines.append(f"peer {peer} ({name}): {_g(r['model_steps_per_s'])} model-steps/s"
                          + (f" = {frac:.1%} of peak" if frac is not None else "")
                          + (f"; lab's population is {ratio:.1f}x faster" if ratio is not None else ""))
-    if "sweep" in res:
-        r = res["sweep"]
+    for name, r in res.get("sweep", {}).items():
         if "skipped" in r or "error" in r:
-            lines.append(f"quick sweep: {'skipped' if 'skipped' in r else 'failed'} ({r.get('skipped') or r['error']})")
+            lines.append(f"sweep {name}: {'skipped' if 'skipped' in r else 'failed'} ({r.get('skipped') or r['error']})")
         else:
-            lines.append(f"quick sweep ({r['members']} members x {r['steps']} steps, {r['programs']} programs, {r['chunks']} chunks): "
-                         f"{r['wall_s']:.1f}s wall, {r['compile_share']:.0%} compiling")
+            lines.append(f"sweep {name} ({r['members']} members x {r['steps']} steps, {r['programs']} programs, {r['chunks']} chunks, "
+                         f"cold cache): {r['wall_s']:.1f}s wall, {r['compile_s']:.1f}s = {r['compile_share']:.0%} compiling")
     if "scaling" in res:
-        cells = ", ".join(f"P={r['population']}: {_g(r['model_steps_per_s'])}" for r in res["scaling"]["rows"])
-        lines.append(f"population scaling (small, model-steps/s): {cells}")
+        cells = ", ".join(f"P={r['population']}: {r['step_s'] * 1e3:.3g}" for r in res["scaling"]["population"])
+        lines.append(f"scaling with population (small, ms per step): {cells}")
+        cells = ", ".join(f"n={r['n']} (P={r['population']}): {r['step_s'] * 1e3:.3g}" for r in res["scaling"]["width"])
+        lines.append(f"scaling with width at {_g(res['scaling']['width_step_flops'])}FLOP per step (ms per step): {cells}")
     if "devices" in res:
         cells = ", ".join(f"{r['devices']} dev: {_g(r['model_steps_per_s'])}" if "model_steps_per_s" in r
                           else f"{r['devices']} dev: error" for r in res["devices"]["rows"])
         note = res["devices"].get("note")
         lines.append(f"device scaling (small, model-steps/s): {cells}" + (f" ({note})" if note else ""))
-    lines.append(f"total {report['seconds']:.0f}s")
+    load = report.get("load_before"), report.get("load_after")
+    lines.append(f"total {report['seconds']:.0f}s" + (f"; load average before {load[0]}, after {load[1]}" if all(load) else ""))
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ A model of width n is held in a bucket of width ``n_max >= n``: neurons j >= n a
 so they get no gradient and Adam leaves them untouched (zero gradient, zero moments, zero update).
 Initial weights are drawn neuron by neuron (column j of ``w_in`` from ``fold_in(key, j)``) and the
 readout starts at zero, so the first n neurons of a wide bucket are exactly the weights of the
-width-n model: training masked equals training at the exact width (tests/test_mlp.py).
+width-n model: training masked equals training at the exact width
+(tests/test_training.py::test_masked_training_matches_exact_width).
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ class MaskedMLP(nn.Module):
         b_in = self.param("b_in_N", nn.initializers.zeros, (self.n_max,))
         w_out = self.param("w_out_NxK", nn.initializers.zeros, (self.n_max, self.k_max))
         b_out = self.param("b_out_K", nn.initializers.zeros, (self.k_max,))
-        h_BxN = jax.nn.relu(x_BxD @ w_in + b_in) * width_mask(self.n_max, n_active)
-        return h_BxN @ w_out + b_out
+        params = {"w_in_DxN": w_in, "b_in_N": b_in, "w_out_NxK": w_out, "b_out_K": b_out}
+        return forward(params, x_BxD, width_mask(self.n_max, n_active))
 
 
 def forward(params: dict, x_BxM: jax.Array, mask_N: jax.Array, w_in_MxN: jax.Array | None = None) -> jax.Array:
-    """MaskedMLP's output for a parameter dict, shape (B, K); ``w_in_MxN`` overrides w_in_DxN
-    (inputs in superposition fold their embedding into it)."""
+    """The network's output for a parameter dict, shape (B, K) (MaskedMLP's one forward pass);
+    ``w_in_MxN`` overrides w_in_DxN (inputs in superposition fold their embedding into it)."""
     w_in_MxN = params["w_in_DxN"] if w_in_MxN is None else w_in_MxN
     h_BxN = jax.nn.relu(shared_matmul(x_BxM, w_in_MxN) + params["b_in_N"]) * mask_N
     return matmul(h_BxN, params["w_out_NxK"]) + params["b_out_K"]
