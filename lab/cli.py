@@ -78,6 +78,9 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_fit(args) -> int:
+    """Fit a logistic threshold per series (bootstrap intervals over seeds; censored series reported as
+    bounds), fit every candidate law with multi-start optimisation, compare them by QAIC (AIC corrected for overdispersion) and held-out
+    error, print the table and verdicts, and write RUN_DIR/fit.json."""
     from lab import analysis
 
     where = dict(_key_value(w) for w in args.where)
@@ -120,6 +123,12 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_interpret(args) -> int:
+    """Train a run's members again (their result depends only on their config and seed, so this gives the
+    same networks; kept in RUN_DIR/interpret/params.npz) and read them statically: for the superposition
+    kind, each feature's channel from the sign pattern of the weights (combinatorial interpretability,
+    arXiv 2504.08842), channel sizes and overlaps, features per neuron, the explicit construction at the
+    same n and m', and how well channel statistics alone predict which features are computed. Writes
+    interpret.json, interpret.md and the figures."""
     from lab import interpretation
 
     options = {k: v for k, v in (("members", args.members), ("seeds", args.seeds), ("tol", args.tol)) if v is not None}
@@ -209,6 +218,15 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+def _run_dir_command(sub, name: str, func, **texts) -> argparse.ArgumentParser:
+    """A subcommand that works on one run directory (its first argument); its description is the
+    docstring of ``func``."""
+    p = sub.add_parser(name, description=" ".join(func.__doc__.split()), **texts)
+    p.add_argument("run_dir", help="a run directory made by `lab run`")
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lab",
@@ -248,17 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "on this machine the first time, then reuses the timing)")
     p.set_defaults(func=_cmd_plan)
 
-    p = sub.add_parser("fit", help="thresholds and scaling-law fits of a run -> RUN_DIR/fit.json",
-                       description="Fit a logistic threshold per series (bootstrap intervals over seeds; censored series "
-                       "reported as bounds), fit every candidate law with multi-start optimisation, compare them by "
-                       "AIC/BIC and held-out error, print the table and verdicts, and write RUN_DIR/fit.json.")
-    p.add_argument("run_dir", help="a run directory made by `lab run`")
+    p = _run_dir_command(sub, "fit", _cmd_fit, help="thresholds and scaling-law fits of a run -> RUN_DIR/fit.json")
     p.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
                    help="fit only members with this field value (repeatable), e.g. --where model=bilinear --where h=1; "
                    "numbers match the grid value they round to at the digits given (--where lr=3e-2 selects lr = 0.0316); "
                    "writes fit-FIELD=VALUE.json with the value as labels show it")
     p.add_argument("--partial", action="store_true", help="fit a run that is not complete yet (fit.json then says so)")
-    p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("report", help="a self-contained Markdown report with figures and tables",
                        description="Write a Markdown report (figures embedded as files beside it) of one or more runs.")
@@ -288,14 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "should run (without it, lab reproduce stops after printing the plan and estimate)")
     p.set_defaults(func=_cmd_reproduce)
 
-    p = sub.add_parser("interpret", help="read the trained networks of a run (feature channels) -> RUN_DIR/interpret",
-                       description="Train a run's members again (their result depends only on their config and seed, so "
-                       "this gives the same networks; kept in RUN_DIR/interpret/params.npz) and read them statically: for "
-                       "the superposition kind, each feature's channel from the sign pattern of the weights (combinatorial "
-                       "interpretability, arXiv 2504.08842), channel sizes and overlaps, features per neuron, the explicit "
-                       "construction at the same n and m', and how well channel statistics alone predict which features "
-                       "are computed. Writes interpret.json, interpret.md and the figures.")
-    p.add_argument("run_dir", help="a run directory made by `lab run`")
+    p = _run_dir_command(sub, "interpret", _cmd_interpret, help="read the trained networks of a run (feature channels) -> RUN_DIR/interpret")
     p.add_argument("--out", default=None, help="output directory (default: RUN_DIR/interpret)")
     p.add_argument("--members", type=_count, default=None,
                    help="re-train at most this many members, spread over the grid (default: every member of the seeds)")
@@ -304,7 +310,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=float, default=None,
                    help="sign-pattern tolerance: a weight is ~0 when |w| <= tol x the largest |w| of its vector "
                    "(default: the kind's, 0.1 for superposition)")
-    p.set_defaults(func=_cmd_interpret)
 
     p = sub.add_parser("construct", help="explicit constructions measured against the success criterion",
                        description="Build the explicit 2-AND / permutation networks and find, for each m', the smallest "
