@@ -14,8 +14,8 @@ follows their PyTorch code: Xavier-uniform W_Q^i, W_K^i, W_V^i and W_O, default 
 
 The products are associated differently from their code (exact in real arithmetic, far cheaper):
 with a shared context, G^i = W_Q^i (Z W_K^i)ᵀ (d x n) and W_E G^i are formed once per step and a
-query's scores are x_0 W_E G^i + (b_E + p_0) G^i; with random contexts the query is carried into embedding space, r^i = z_0 W_Q^i W_K^iᵀ;
-W_O W_D (h x C) is formed once per step. Heads and context tokens are padded with masks: a bucket
+query's scores are x_0 W_E G^i + (b_E + p_0) G^i; with random contexts the query is carried into
+embedding space, r^i = z_0 W_Q^i W_K^iᵀ; W_O W_D (h x C) is formed once per step. Heads and context tokens are padded with masks: a bucket
 holds h_max heads and n_max tokens; masked heads output 0 (so their weights get no gradient and
 Adam never moves them) and masked tokens get no attention. Head i's weights come from
 fold_in(key, i) alone, so a padded member starts, and trains, as at its own size.

@@ -18,8 +18,14 @@ import optax
 from lab import experiment
 from lab.experiments.memorization.model import init_params, logits
 from lab.experiments.memorization.success import MemorizationSuccess
-from lab.experiments.memorization.task import (examples, member_keys, memorisation_metrics, positions, random_contexts,
-                                               shared_context)
+from lab.experiments.memorization.task import (
+    examples,
+    member_keys,
+    memorisation_metrics,
+    positions,
+    random_contexts,
+    shared_context,
+)
 from lab.training import TrainConfig, train_loop
 
 EVAL_CHUNK = 1024  # examples scored at once at an evaluation point (memory only)

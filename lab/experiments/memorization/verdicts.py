@@ -4,6 +4,8 @@ exponents of h and n set against their reported trend (linear in h, increasing i
 
 from __future__ import annotations
 
+import itertools
+
 from lab import laws
 from lab.fit import FitReport, common, compare_laws, interval_text, law_fit
 
@@ -27,7 +29,7 @@ def trend(report: FitReport) -> list[str]:
         pts = sorted(((int(s.key["h"]), s.threshold) for s in report.series
                       if s.key.get("context") == n and s.threshold is not None), key=lambda p: p[0])
         if len(pts) > 1:
-            rising = all(b[1] > a[1] for a, b in zip(pts, pts[1:]))
+            rising = all(b[1] > a[1] for a, b in itertools.pairwise(pts))
             out.append(f"n = {n}: " + ", ".join(f"h = {h}: {t:.0f}" for h, t in pts)
                        + (" (rising with h)" if rising else " (not monotone in h)"))
     return out
@@ -72,9 +74,10 @@ def verdicts(report: FitReport) -> list[str]:
     if not keys:
         return ["setting: no series"]
     contexts = "/".join(str(c) for c in _vals(keys, "contexts")) if _vals(keys, "contexts") else "?"
-    out = [f"setting: {contexts} contexts, d_model = {', '.join(str(d) for d in _vals(keys, 'd_model'))}, "
-           f"{', '.join(str(c) for c in _vals(keys, 'classes'))} classes, h = {_span(_vals(keys, 'h'))}, "
-           f"n = {', '.join(str(n) for n in _vals(keys, 'context'))}"]
+    setting = (f"setting: {contexts} contexts, d_model = {', '.join(str(d) for d in _vals(keys, 'd_model'))}, "
+               f"{', '.join(str(c) for c in _vals(keys, 'classes'))} classes, h = {_span(_vals(keys, 'h'))}, "
+               f"n = {', '.join(str(n) for n in _vals(keys, 'context'))}")
+    out = [setting]
     out += common(report)
     out += trend(report)
     hn = law_fit(report, "mem_hn")
