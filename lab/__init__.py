@@ -13,6 +13,7 @@ Everything the `lab` command does is a function here (imported lazily, so `impor
     lab.write_report(run_dirs, out) -> Path     Markdown + self-contained HTML report
     lab.reproduce(quick=True) -> Path           every sweep, fit, figure and the report
     lab.interpret_run(run_dir) -> dict          the kind's reading of its trained networks (feature channels)
+    lab.load_reading(run_dir) -> dict | None    that reading as saved in RUN_DIR/interpret (reports show it)
     lab.kinds() / lab.define / lab.Experiment   the experiment kinds (docs/extending.md)
 """
 
@@ -46,6 +47,7 @@ _EXPORTS = {
     "write_report": "lab.report",
     "reproduce": "lab.reproduction",
     "interpret_run": "lab.interpretation",
+    "load_reading": "lab.interpretation",
     "register": "lab.experiment",
     "Experiment": "lab.experiment",
     "Analysis": "lab.experiment",

@@ -1,8 +1,9 @@
 """The report of one or more runs: Markdown (figures linked) and a self-contained HTML (figures inlined).
 
 A report is a list of blocks (heading, paragraph, table, figure, code) built from each run's
-fit.json, rows and figures, rendered twice: report.md for reading in a repository, report.html for
-sending to someone (every PNG embedded as base64, no other files needed).
+fit.json, rows, figures and the reading of its networks that `lab interpret` saved, rendered twice:
+report.md for reading in a repository, report.html for sending to someone (every PNG embedded as
+base64, no other files needed).
 """
 
 from __future__ import annotations
@@ -157,9 +158,11 @@ def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab r
     """Write ``out`` (.md) and the self-contained .html beside it; returns the Markdown path.
 
     ``figures[i]`` lists run i's figures (default: the PNGs in RUN_DIR/figures); ``extra[i]``: blocks
-    that follow run i's (e.g. its reading by lab.interpretation). An incomplete run is refused
-    unless ``partial`` (the report then warns).
+    that follow run i's (default: the reading `lab interpret` saved in RUN_DIR/interpret, if any,
+    noted when stale: lab.interpretation.load_reading). An incomplete run is refused unless
+    ``partial`` (the report then warns).
     """
+    from lab import interpretation  # not at the top: it builds on this module's Block
     run_dirs = [Path(d) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
     out = Path(out) if out else (run_dirs[0] / "report.md" if len(run_dirs) == 1 else Path("report.md"))
     store.ensure_writable_dir(out.parent, "report directory")
@@ -168,7 +171,7 @@ def write_report(run_dirs, out: str | Path | None = None, *, title: str = "lab r
     for i, d in enumerate(run_dirs):
         rows, meta = loaded[i] if loaded else (None, None)
         blocks += run_blocks(d, figures=figures[i] if figures else None, partial=partial, command=command, rows=rows, meta=meta)
-        blocks += list(extra[i]) if extra else []
+        blocks += list(extra[i]) if extra is not None else interpretation.saved_blocks(d, rows=rows, meta=meta)
     store.atomic_write(out, render_markdown(blocks, out.parent))
     store.atomic_write(out.with_suffix(".html"), render_html(blocks, title, out.parent))
     return out

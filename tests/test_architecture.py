@@ -81,10 +81,11 @@ def test_the_analysis_layer_does_not_import_jax():
 
 
 def test_lab_fit_and_lab_report_do_not_import_jax(tmp_path):
-    """`lab fit` and `lab report` on a run directory (planted rows) stay in numpy/scipy/matplotlib."""
+    """`lab fit` and `lab report` on a run directory (planted rows, and a saved reading of its networks)
+    stay in numpy/scipy/matplotlib."""
     code = (
         "import json, sys\n"
-        "from lab import cli, planted, store\n"
+        "from lab import cli, interpretation, planted, store\n"
         f"run = {str(tmp_path / 'run')!r}\n"
         "rows = planted.simulate('superposition', 'n2_over_log', {'c': 1.0}, {'n': [8, 16, 32]}, "
         "lambda c: planted.geometric(8, 600, 10), seeds=2)\n"
@@ -92,7 +93,10 @@ def test_lab_fit_and_lab_report_do_not_import_jax(tmp_path):
         "store.atomic_write(__import__('pathlib').Path(run) / 'run.json', json.dumps({'kind': 'superposition', 'name': 'planted'}))\n"
         "store.write_rows(run, rows, 'planted')\n"
         "assert cli.main(['fit', run, '--partial']) == 0\n"
+        "interpretation.save(store.ensure_writable_dir(run + '/interpret'), {'figures': [], 'summary': {}, 'text': 'Read.'}, "
+        "rows=rows, meta=store.read_meta(run), options={})\n"
         "assert cli.main(['report', run, '--partial']) == 0\n"
+        "assert 'Read.' in open(run + '/report.md').read()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax', 'optax')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

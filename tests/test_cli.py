@@ -29,13 +29,8 @@ max_waste = 0.5
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli")
-    spec = root / "tiny.toml"
-    spec.write_text(TINY)
-    out = root / "run"
-    assert cli.main(["run", str(spec), "--out", str(out), "--quiet"]) == 0
-    return out
+def run_dir(train_tiny):
+    return train_tiny(TINY)
 
 
 def test_run_trains_fits_and_draws(run_dir, capsys):

@@ -1,16 +1,19 @@
 """Feature channels (lab.experiments.superposition.channels, .interpret): the sign-pattern reader
 recovers the explicit constructions' channels exactly, its tolerance behaves as stated, the
 prediction is scored against its baseline, a re-trained network read over features computes what
-the trained one computed, and `lab interpret` runs end to end on a tiny run."""
+the trained one computed, `lab interpret` runs end to end on a tiny run, and `lab report` shows the
+reading it saved."""
 
 import dataclasses
 import json
+import shutil
 
 import jax
 import numpy as np
 import pytest
 
-from lab import cli, experiment, store
+import lab
+from lab import cli, experiment, interpretation, store
 from lab.experiments.superposition import channels as ch
 from lab.experiments.superposition import interpret
 from lab.experiments.superposition.construction import build, random_code, used_inputs
@@ -135,13 +138,9 @@ max_waste = 0.5
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A tiny run, read by `lab interpret` (its printed text is returned too)."""
-    root = tmp_path_factory.mktemp("interpret")
-    spec = root / "tiny.toml"
-    spec.write_text(TINY)
-    out = root / "run"
-    assert cli.main(["run", str(spec), "--out", str(out), "--quiet", "--no-analysis"]) == 0
+def tiny_run(train_tiny):
+    """A tiny run, read by `lab interpret`."""
+    out = train_tiny(TINY, "--no-analysis")
     assert cli.main(["interpret", str(out), "--members", "4", "--seeds", "0", "--tol", "0.2"]) == 0
     return out
 
@@ -169,6 +168,46 @@ def test_lab_interpret_on_a_tiny_run(tiny_run, capsys):
     rows = interpret.select(store.load_rows(tiny_run), seeds=[0], members=4)
     found = interpret.retrain(tiny_run, rows, store.read_meta(tiny_run))
     assert sorted(found) == sorted(r["id"] for r in rows) and (folder / "params.npz").stat().st_mtime_ns == stamp
+
+
+READING = "### Reading the trained networks"
+FIGURES = ("channel_sizes", "channel_load", "channel_network")
+
+
+def test_lab_report_shows_the_saved_reading(tiny_run, tmp_path, capsys):
+    """`lab report RUN_DIR` and lab.write_report show what `lab interpret` saved: the heading, the
+    text and the figures with their captions, made by the same command; a run without one, none."""
+    assert cli.main(["fit", str(tiny_run)]) == 0
+    assert cli.main(["report", str(tiny_run)]) == 0
+    md = (tiny_run / "report.md").read_text()
+    assert md.count(READING) == 1 and "Feature channels read statically" in md and "Stale" not in md
+    for stem in FIGURES:
+        assert f"![{stem}](interpret/{stem}.png)" in md
+    assert f"Made by `lab interpret {tiny_run} --members 4 --seeds 0 --tol 0.2`." in md
+    assert "Neurons in each feature's channel" in md  # the kind's caption, saved with the reading
+    html = lab.write_report([tiny_run], tmp_path / "api.md").with_suffix(".html").read_text()
+    assert READING.removeprefix("### ") in html and html.count("data:image/png;base64,") == len(FIGURES)
+
+    bare = tmp_path / "bare"  # the same run without its reading
+    shutil.copytree(tiny_run, bare, ignore=shutil.ignore_patterns("interpret", "report.*"))
+    assert lab.load_reading(bare) is None
+    assert cli.main(["report", str(bare)]) == 0
+    md = (bare / "report.md").read_text()
+    assert "## tiny (superposition)" in md and "Reading the trained networks" not in md and "interpret/" not in md
+
+
+def test_a_stale_reading_is_shown_with_a_note(tiny_run):
+    rows, meta = store.load_rows(tiny_run), store.read_meta(tiny_run)
+    saved = lab.load_reading(tiny_run)
+    assert saved["stale"] is None and saved["summary"]["networks"] == 4 and "reading" not in saved["summary"]
+    assert [p.name for p in saved["figures"] if p.suffix == ".png"] == [f"{stem}.png" for stem in FIGURES]
+    assert saved["text"] == (tiny_run / "interpret" / "interpret.md").read_text().rstrip("\n")
+    resumed = lab.load_reading(tiny_run, rows=rows[:-1], meta=meta)  # as if the run had grown since
+    assert f"{len(rows)} rows then, {len(rows) - 1} now" in resumed["stale"]
+    other = lab.load_reading(tiny_run, rows=rows, meta={**meta, "digest": "0123"})
+    assert "another spec" in other["stale"]
+    note = interpretation.blocks(other, other["command"])[1]
+    assert note.kind == "p" and note.content.startswith("**Stale reading:**") and other["command"] in note.content
 
 
 def test_a_kind_without_a_reading_is_one_clear_error(tiny_run, capsys, monkeypatch):

@@ -25,7 +25,6 @@ model fitted on the other networks); baseline: predicting the majority outcome f
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -339,7 +338,8 @@ def prediction(networks: list[Network], tol: float) -> dict:
 
 def interpret_run(run_dir: str | Path, rows: list[dict], out_dir: str | Path, *, seeds=None,
                   members: int | None = None, tol: float = ch.TOL) -> dict:
-    """Channels of a superposition run's networks: {"figures", "summary", "text", "captions"}.
+    """Channels of a superposition run's networks: {"figures", "summary", "text", "captions"}, the
+    figures written to ``out_dir`` (lab.interpretation saves the rest beside them).
 
     ``seeds`` (default: the run's first seed) and ``members`` (default: all of those seeds) choose
     the re-trained members; ``tol`` is the sign pattern's tolerance (lab.experiments.superposition.channels).
@@ -373,11 +373,7 @@ def interpret_run(run_dir: str | Path, rows: list[dict], out_dir: str | Path, *,
         "per_network": per_network,
     }
     figures = interpret_figures.figures(trained, built, tol, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(out_dir / "interpret.json", json.dumps(summary, indent=1, sort_keys=True))
-    text = report_text(summary)
-    store.atomic_write(out_dir / "interpret.md", text + "\n")
-    return {"figures": figures, "summary": summary, "text": text, "captions": interpret_figures.CAPTIONS}
+    return {"figures": figures, "summary": summary, "text": report_text(summary), "captions": interpret_figures.CAPTIONS}
 
 
 def _network_summary(t: Network, c: Network, tol: float) -> dict:
