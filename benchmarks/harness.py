@@ -302,6 +302,26 @@ def _steps_for(seconds: float, rate_guess: float, lo: int = 8, hi: int = 4000) -
     return max(lo, steps - steps % 4)
 
 
+SIZING = 32  # extra steps of the program that sizes the timed one (see difference_rate)
+
+
+def difference_rate(timed: Callable[[int], float], seconds: float, hi: int = 100_000) -> dict:
+    """Seconds per training step of a trainer, without its fixed costs.
+
+    ``timed(steps)`` times one run of ``steps`` steps. Three runs: PROBE steps, PROBE + SIZING
+    steps (their difference sizes the third: a short run's time is mostly initialisation and
+    evaluation, so it cannot size anything), and PROBE + S steps lasting about ``seconds`` more
+    than the first; seconds per step = (t_S - t_PROBE) / S, in which the fixed costs cancel.
+    """
+    probe = timed(PROBE)
+    per_step = max(timed(PROBE + SIZING) - probe, 1e-7) / SIZING
+    extra = int(np.clip(seconds / per_step, SIZING, hi))
+    steps = PROBE + extra - extra % 4
+    long = timed(steps)
+    return {"steps": steps, "seconds": long, "probe_seconds": probe,
+            "step_s": max(long - probe, 1e-9) / (steps - PROBE)}
+
+
 def step_success(kind: str):
     """[success] settings of a throughput run: an evaluation on 2 sampled held-out inputs."""
     return STEP_CRITERION if kind == "superposition" else experiment.get(kind).success(samples=2)
@@ -325,22 +345,21 @@ def time_population(kind: str, shape, members: list, train_cfg: TrainConfig, cri
 
 
 def steady_throughput(kind: str, shape, members: list, batch: int, budget: Budget) -> dict:
-    """Training steps per second of a population, without its fixed costs.
-
-    Two programs run: a short one (PROBE steps) and one sized to last about ``budget.seconds``;
-    model-steps/s = P (S - PROBE) / (t_S - t_PROBE), so initialisation, the final evaluation and
-    call overheads cancel, as they are amortised over the thousands of steps of a real run.
-    """
+    """Training steps per second of a population, without its fixed costs (``difference_rate``:
+    initialisation, the final evaluation and call overheads cancel, as they are amortised over the
+    thousands of steps of a real run)."""
     success = step_success(kind)
-    short = time_population(kind, shape, members, TrainConfig(steps=PROBE, batch=batch, evals=1), success, budget.repeats)
-    per_step = short["seconds"] / PROBE  # an upper bound: includes the fixed costs
-    steps = max(4 * PROBE, _steps_for(budget.seconds, 1 / max(per_step, 1e-9)))
-    long = time_population(kind, shape, members, TrainConfig(steps=steps, batch=batch, evals=1), success, budget.repeats)
-    step_s = max(long["seconds"] - short["seconds"], 1e-9) / (steps - PROBE)
+    runs = {}
+
+    def timed(steps: int) -> float:
+        runs[steps] = time_population(kind, shape, members, TrainConfig(steps=steps, batch=batch, evals=1), success, budget.repeats)
+        return runs[steps]["seconds"]
+
+    r = difference_rate(timed, budget.seconds)
     p = len(members)
-    return {"population": p, "steps": steps, "seconds": long["seconds"], "probe_seconds": short["seconds"],
-            "compile_s": long["compile_s"], "fixed_s": max(short["seconds"] - PROBE * step_s, 0.0),
-            "model_steps_per_s": p / step_s}
+    return {"population": p, "steps": r["steps"], "seconds": r["seconds"], "probe_seconds": r["probe_seconds"],
+            "compile_s": runs[r["steps"]]["compile_s"], "fixed_s": max(r["probe_seconds"] - PROBE * r["step_s"], 0.0),
+            "model_steps_per_s": p / r["step_s"]}
 
 
 def superposition_throughput(cfg: dict, budget: Budget, population: int | None = None) -> dict:
@@ -432,10 +451,8 @@ def _attention_before(member, members: list, batch: int, budget: Budget) -> dict
         jax.block_until_ready(compiled(keys, hyper))
         return best_time(lambda: jax.block_until_ready(compiled(keys, hyper)), budget.repeats)
 
-    probe = timed(PROBE)
-    steps = max(4 * PROBE, _steps_for(budget.seconds / 2, PROBE / max(probe, 1e-9)))
-    seconds = timed(steps)
-    return {"steps": steps, "seconds": seconds, "model_steps_per_s": len(members) * (steps - PROBE) / max(seconds - probe, 1e-9)}
+    r = difference_rate(timed, budget.seconds / 2)
+    return {"steps": r["steps"], "seconds": r["seconds"], "model_steps_per_s": len(members) / r["step_s"]}
 
 
 # --- peers -------------------------------------------------------------------------------------
@@ -460,12 +477,16 @@ def jax_loop(kind: str, members: list, batch: int, budget: Budget) -> dict:
             jax.block_until_ready(one(*a))
         return time.perf_counter() - t0, compile_s
 
-    probe, _ = timed(PROBE)
-    steps = max(4 * PROBE, _steps_for(budget.peer_seconds, PROBE * len(members) / max(probe, 1e-6)))
-    seconds, compile_s = timed(steps)
+    compiles = {}
+
+    def timed_only(steps: int) -> float:
+        seconds, compiles[steps] = timed(steps)
+        return seconds
+
     # fixed costs (initialisation, evaluation, dispatch) cancel in the difference, as in steady_throughput
-    return {"models": len(members), "steps": steps, "seconds": seconds, "compile_s": compile_s,
-            "model_steps_per_s": len(members) * (steps - PROBE) / max(seconds - probe, 1e-9)}
+    r = difference_rate(timed_only, budget.peer_seconds)
+    return {"models": len(members), "steps": r["steps"], "seconds": r["seconds"], "compile_s": compiles[r["steps"]],
+            "model_steps_per_s": len(members) / r["step_s"]}
 
 
 def textbook_vmap(cfg: dict, budget: Budget) -> dict:
@@ -518,11 +539,15 @@ def textbook_vmap(cfg: dict, budget: Budget) -> dict:
         jax.block_until_ready(compiled(keys))
         return best_time(lambda: jax.block_until_ready(compiled(keys)), budget.repeats), compile_s
 
-    probe, _ = timed(PROBE)
-    steps = max(4 * PROBE, _steps_for(budget.peer_seconds, PROBE / max(probe, 1e-6), lo=PROBE))
-    seconds, compile_s = timed(steps)
-    model_steps = p * (steps - PROBE) / max(seconds - probe, 1e-9)  # fixed costs cancel
-    return {"population": p, "steps": steps, "seconds": seconds, "compile_s": compile_s,
+    compiles = {}
+
+    def timed_only(steps: int) -> float:
+        seconds, compiles[steps] = timed(steps)
+        return seconds
+
+    r = difference_rate(timed_only, budget.peer_seconds)  # fixed costs cancel
+    model_steps = p / r["step_s"]
+    return {"population": p, "steps": r["steps"], "seconds": r["seconds"], "compile_s": compiles[r["steps"]],
             "model_steps_per_s": model_steps, "dense_flops": model_steps * dense_flops_per_step(cfg)}
 
 
