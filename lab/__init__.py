@@ -6,6 +6,7 @@ Everything the `lab` command does is a function here (imported lazily, so `impor
     lab.make_plan(spec) / lab.describe(plan, spec)   buckets, chunks, padding waste
     lab.run_sweep(spec_or_path, out) -> RunResult    train (resumes), rows in the run directory
     lab.load_rows(run_dir) -> list[dict]        one row per member
+    lab.load_params(run_dir) -> dict            member id -> trained parameters ([run] keep_params = true)
     lab.load_frame(run_dir) -> DataFrame        the same rows in pandas (pip install "lab[analysis]")
     lab.export_frame(run_dir, "rows.parquet")   Parquet (with pyarrow) or CSV
     lab.fit_run(run_dir) -> FitReport           thresholds, law fits, comparison, verdicts
@@ -33,6 +34,7 @@ _EXPORTS = {
     "run_sweep": "lab.sweep",
     "RunResult": "lab.sweep",
     "load_rows": "lab.store",
+    "load_params": "lab.store",
     "load_frame": "lab.store",
     "export_frame": "lab.store",
     "fit_run": "lab.fit",

@@ -123,8 +123,9 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_interpret(args) -> int:
-    """Train a run's members again (their result depends only on their config and seed, so this gives the
-    same networks; kept in RUN_DIR/interpret/params.npz) and read them statically: for the superposition
+    """Take a run's trained networks (stored with [run] keep_params = true) or train its members again
+    (their result depends only on their config and seed, so this gives the same networks; kept in
+    RUN_DIR/interpret/params.npz) and read them statically: for the superposition
     kind, each feature's channel from the sign pattern of the weights (combinatorial interpretability,
     arXiv 2504.08842), channel sizes and overlaps, features per neuron, the explicit construction at the
     same n and m', and how well channel statistics alone predict which features are computed. Writes

@@ -6,12 +6,17 @@ compiled population program.
 devices (a 1-D mesh named "pop", NamedSharding; no pmap). Trained parameters are dropped inside the
 program so XLA never materialises them for the host. Programs are cached per bucket shape, and the
 JAX persistent compilation cache makes re-runs skip compilation.
+
+``Compiler`` compiles a sweep's programs ahead of time in a background thread, so that XLA compiles
+the next buckets while the current one trains (lab.sweep runs the costliest bucket first).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
+import threading
 import typing
 from pathlib import Path
 from typing import Any
@@ -58,8 +63,10 @@ def group_size(members_per_device: int, bytes_per_member: int, platform: str | N
 
 
 @functools.lru_cache(maxsize=64)
-def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, success: Any, n_devices: int, group: int | None = None):
-    """Compiled-on-first-call program training a population of one bucket's members.
+def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, success: Any, n_devices: int,
+                       group: int | None = None, keep_params: bool = False):
+    """Compiled-on-first-call program training a population of one bucket's members: metrics, or
+    (metrics, trained parameters) with ``keep_params``; leaves (P, ...).
 
     ``group``: members vmapped together per device (default ``group_size``); like the chunk size,
     it can change a member's last float bits (see lab.sweep).
@@ -68,8 +75,12 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
     train = exp.make_train(dict(shape), train_cfg, success)
     sharding = NamedSharding(population_mesh(), PartitionSpec("pop"))
 
+    def member(k, h):
+        params, metrics = train(k, h)
+        return (metrics, params) if keep_params else metrics
+
     def run(keys, hyper):
-        return jax.vmap(lambda k, h: train(k, h)[1])(keys, hyper)
+        return jax.vmap(member)(keys, hyper)
 
     def metrics_only(keys, hyper):
         p = keys.shape[0]
@@ -77,7 +88,7 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
         if g >= p // n_devices:
             return run(keys, hyper)
         per_device = jax.tree.map(lambda a: a.reshape(n_devices, p // n_devices, *a.shape[1:]), (keys, hyper))
-        out = jax.vmap(lambda kh: jax.lax.map(lambda a: train(*a)[1], kh, batch_size=g))(per_device)
+        out = jax.vmap(lambda kh: jax.lax.map(lambda a: member(*a), kh, batch_size=g))(per_device)
         return jax.tree.map(lambda a: a.reshape(p, *a.shape[2:]), out)
 
     return jax.jit(metrics_only, in_shardings=(sharding, sharding), out_shardings=sharding), sharding
@@ -89,22 +100,89 @@ def member_key(exp: experiment.Experiment, member) -> jax.Array:
     return jax.random.fold_in(jax.random.key(member.seed), experiment.stable_hash(f"{exp.name}:{ident}"))
 
 
+def hyper_dtypes(exp: experiment.Experiment) -> dict[str, Any]:
+    """The dtype of each traced and padded field's per-member array (float32 or int32)."""
+    hints = typing.get_type_hints(exp.member)
+    return {field: jnp.float32 if "float" in str(hints[field]) else jnp.int32 for field in exp.traced + exp.padded}
+
+
 def hyper_arrays(exp: experiment.Experiment, members: list) -> dict[str, jax.Array]:
     """Per-member values of the traced and padded fields, shape (P,) each."""
-    hints = typing.get_type_hints(exp.member)
-    out = {}
-    for field in exp.traced + exp.padded:
-        dtype = jnp.float32 if "float" in str(hints[field]) else jnp.int32
-        out[field] = jnp.asarray([getattr(m, field) for m in members], dtype)
-    return out
+    return {field: jnp.asarray([getattr(m, field) for m in members], dtype) for field, dtype in hyper_dtypes(exp).items()}
 
 
-def train_population(exp: experiment.Experiment, shape, members: list, train_cfg: TrainConfig, success: Any) -> dict[str, np.ndarray]:
-    """Train ``members`` (all of one bucket shape) in one program call; metrics as numpy, (P, ...)."""
+def compile_population(kind: str, shape, train_cfg: TrainConfig, success: Any, population: int, keep_params: bool = False):
+    """The population program of one bucket compiled ahead of time for ``population`` members (no
+    arrays needed: it is lowered from their shapes). Returns (compiled, sharding)."""
+    exp = experiment.get(kind)
     n_dev = len(jax.local_devices())
-    program, sharding = population_program(exp.name, tuple(shape), train_cfg, success, n_dev)
+    program, sharding = population_program(kind, tuple(shape), train_cfg, success, n_dev, keep_params=keep_params)
+    key_dtype = jax.eval_shape(lambda: jax.random.key(0)).dtype
+    keys = jax.ShapeDtypeStruct((population,), key_dtype, sharding=sharding)
+    hyper = {f: jax.ShapeDtypeStruct((population,), d, sharding=sharding) for f, d in hyper_dtypes(exp).items()}
+    return program.lower(keys, hyper).compile(), sharding
+
+
+class Compiler:
+    """Compiles population programs ahead of time, ``workers`` at a time, in background threads.
+
+    ``submit`` queues a program (once per bucket and population); ``get`` returns it, waiting for
+    its compilation (or compiling it now if it was never submitted). XLA compiles without holding
+    the GIL, so a worker compiles the next buckets while the caller's thread trains the current
+    one. ``workers = 0`` compiles each program when it is needed (no thread). Set
+    ``$LAB_COMPILE_AHEAD=0`` for that default.
+    """
+
+    def __init__(self, workers: int | None = None):
+        if workers is None:
+            workers = 0 if os.environ.get("LAB_COMPILE_AHEAD", "1") == "0" else 1
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="lab-compile") if workers else None
+        self._futures: dict[tuple, concurrent.futures.Future] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, kind: str, shape, train_cfg: TrainConfig, success: Any, population: int, keep_params: bool = False) -> None:
+        key = (kind, tuple(shape), train_cfg, success, population, keep_params)
+        with self._lock:
+            if key in self._futures or self._pool is None:
+                return
+            self._futures[key] = self._pool.submit(compile_population, *key)
+
+    def get(self, kind: str, shape, train_cfg: TrainConfig, success: Any, population: int, keep_params: bool = False):
+        """(compiled program, input sharding) of a bucket."""
+        key = (kind, tuple(shape), train_cfg, success, population, keep_params)
+        with self._lock:
+            future = self._futures.get(key)
+        if future is None or future.cancelled():
+            return compile_population(*key)
+        return future.result()
+
+    def close(self) -> None:
+        """Drop programs not yet compiled; one being compiled finishes in its thread."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> "Compiler":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def train_population(exp: experiment.Experiment, shape, members: list, train_cfg: TrainConfig, success: Any,
+                     compiler: Compiler | None = None, keep_params: bool = False):
+    """Train ``members`` (all of one bucket shape) in one program call; metrics as numpy, (P, ...),
+    or (metrics, trained parameters) with ``keep_params``.
+
+    With ``compiler`` the program comes from it (compiled ahead, see ``Compiler``); the result is
+    the same either way.
+    """
     keys = jnp.stack([member_key(exp, m) for m in members])
     hyper = hyper_arrays(exp, members)
+    if compiler is None:
+        n_dev = len(jax.local_devices())
+        program, sharding = population_program(exp.name, tuple(shape), train_cfg, success, n_dev, keep_params=keep_params)
+    else:
+        program, sharding = compiler.get(exp.name, shape, train_cfg, success, len(members), keep_params)
     keys, hyper = jax.device_put((keys, hyper), sharding)
     metrics = program(keys, hyper)
     return jax.tree.map(np.asarray, metrics)

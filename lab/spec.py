@@ -28,6 +28,7 @@ the success criterion::
     max_buckets_per_axis = 4
     chunk = 0                       # members per program call; 0 = as many as fit in memory
     memory_fraction = 0.4
+    keep_params = false             # also store each member's trained parameters (RUN_DIR/params)
 
 Any mistake (unknown key, wrong type, impossible value such as m' above the number of distinct
 pairs) raises SpecError with one line naming the file, the key, the bad value and what is
@@ -78,6 +79,7 @@ class RunOptions:
     max_buckets_per_axis: int = 4  # at most this many buckets along each padded axis
     chunk: int = 0  # members per program call; 0 = as many as fit in memory (see lab.plan)
     memory_fraction: float = 0.4  # share of device (or host) memory a chunk may use
+    keep_params: bool = False  # store each member's trained parameters next to its row (lab.store.write_params)
 
     def __post_init__(self):
         if not 0 <= self.max_waste < 1:

@@ -39,6 +39,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from lab.spec import Spec
 
 
@@ -161,6 +163,62 @@ def write_rows(run_dir: str | Path, rows: list[dict], prefix: str) -> Path:
     path = Path(run_dir) / "rows" / f"{prefix}-{ids_tag([r['id'] for r in rows])}.jsonl"
     atomic_write(path, dumps_rows(rows))
     return path
+
+
+def write_params(run_dir: str | Path, ids: list[str], params, prefix: str) -> Path:
+    """Land one chunk's trained parameters atomically as params/<prefix>-<hash of ids>.npz.
+
+    ``params`` is a nested dict of arrays whose leading axis runs over ``ids`` (what the engine's
+    program returns with keep_params, padded to the bucket's shape); leaves are stored under
+    their "/"-joined paths, with an ``ids`` array naming the members.
+    """
+    arrays = {"ids": np.asarray(ids)}
+    arrays.update({name: np.asarray(leaf) for name, leaf in _flat(params)})
+    path = Path(run_dir) / "params" / f"{prefix}-{ids_tag(ids)}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_params(run_dir: str | Path, ids=None) -> dict[str, dict]:
+    """Member id -> its trained parameters (nested dict of numpy arrays, as the kind's train
+    returned them, padded to its bucket's shape) for every member stored with ``[run] keep_params``
+    (only those in ``ids`` when given). Unreadable files are skipped: their members are missing."""
+    wanted = None if ids is None else set(ids)
+    out: dict[str, dict] = {}
+    for path in sorted((Path(run_dir) / "params").glob("*.npz")):
+        if path.name.startswith("."):
+            continue
+        try:
+            with np.load(path) as z:
+                names = [n for n in z.files if n != "ids"]
+                for i, mid in enumerate(str(x) for x in z["ids"]):
+                    if wanted is None or mid in wanted:
+                        out[mid] = _nest({n: z[n][i] for n in names})
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+def _flat(tree, prefix: str = ""):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _flat(v, f"{prefix}{k}/")
+    else:
+        yield prefix.rstrip("/"), tree
+
+
+def _nest(flat: dict) -> dict:
+    out: dict = {}
+    for name, leaf in flat.items():
+        *path, last = name.split("/")
+        node = out
+        for k in path:
+            node = node.setdefault(k, {})
+        node[last] = leaf
+    return out
 
 
 def ids_tag(ids: list[str]) -> str:

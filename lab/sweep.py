@@ -135,29 +135,45 @@ def _run_locked(spec, members, plan, run_dir, pid, nproc, progress, merge_timeou
                     if any(experiment.member_id(m) not in done for m in chunk))
     bar = Progress(todo, desc=desc, work=todo_work) if progress and todo else None
     trained, digest = 0, spec.digest()
-    for b_index, bucket in enumerate(plan.buckets):
-        compiled = False
-        for c_index, chunk in enumerate(bucket.chunks()):
-            missing = [i for i, m in enumerate(chunk) if experiment.member_id(m) not in done]
-            if not missing:
-                continue
-            if max_members is not None and trained >= max_members:
-                break
-            interrupt.check()
-            if bar:
-                step = "training" if compiled else "compiling, then training"
-                bar.note(f"bucket {b_index + 1}/{plan.n_programs}: {step} chunk {c_index + 1}/{bucket.n_chunks}",
-                         announce=not compiled)
-            compiled = True
-            padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))  # filler rows are dropped
-            metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.success)
-            rows = [member_row(exp, chunk[i], jax.tree.map(lambda a, i=i: a[i], metrics)) for i in missing]
-            for row in rows:
-                row["spec"] = digest  # what made the row: a run dir never adopts rows of another spec
-            store.write_rows(run_dir, rows, f"p{pid}-b{b_index}")
-            trained += len(rows)
-            if bar:
-                bar.update(len(rows), work=work[b_index])
+    # Costliest bucket first, the others compiled in the background while it trains (engine.Compiler):
+    # on a CPU a quick sweep's programs compile for about as long as they train. A member's result
+    # does not depend on the order. A run capped by max_members compiles each program when needed.
+    pending = [b for b, bucket in enumerate(plan.buckets)
+               if any(experiment.member_id(m) not in done for chunk in bucket.chunks() for m in chunk)]
+    order = sorted(pending, key=lambda b: -work[b] * plan.buckets[b].n_chunks)
+    with engine.Compiler(0 if max_members is not None else None) as compiler:
+        for b_index in order:
+            bucket = plan.buckets[b_index]
+            compiler.submit(exp.name, bucket.shape, spec.train, spec.success, bucket.chunk, spec.run.keep_params)
+        for b_index in order:
+            bucket = plan.buckets[b_index]
+            compiled = False
+            for c_index, chunk in enumerate(bucket.chunks()):
+                missing = [i for i, m in enumerate(chunk) if experiment.member_id(m) not in done]
+                if not missing:
+                    continue
+                if max_members is not None and trained >= max_members:
+                    break
+                interrupt.check()
+                if bar:
+                    step = "training" if compiled else "compiling, then training"
+                    bar.note(f"bucket {b_index + 1}/{plan.n_programs}: {step} chunk {c_index + 1}/{bucket.n_chunks}",
+                             announce=not compiled)
+                compiled = True
+                padded = list(chunk) + [chunk[-1]] * (bucket.chunk - len(chunk))  # filler rows are dropped
+                metrics = engine.train_population(exp, bucket.shape, padded, spec.train, spec.success, compiler,
+                                                  spec.run.keep_params)
+                if spec.run.keep_params:  # parameters land before their rows: a row implies its parameters
+                    metrics, params = metrics
+                    store.write_params(run_dir, [experiment.member_id(chunk[i]) for i in missing],
+                                       jax.tree.map(lambda a: a[np.asarray(missing)], params), f"p{pid}-b{b_index}")
+                rows = [member_row(exp, chunk[i], jax.tree.map(lambda a, i=i: a[i], metrics)) for i in missing]
+                for row in rows:
+                    row["spec"] = digest  # what made the row: a run dir never adopts rows of another spec
+                store.write_rows(run_dir, rows, f"p{pid}-b{b_index}")
+                trained += len(rows)
+                if bar:
+                    bar.update(len(rows), work=work[b_index])
     if bar:
         bar.close()
     interrupt.check()

@@ -238,3 +238,34 @@ def test_a_network_read_over_features_computes_what_the_trained_one_computed(tin
         np.testing.assert_allclose(np.asarray(scores["fnr"]), entry["fnr"], atol=1e-6)
         np.testing.assert_allclose(np.asarray(scores["fpr_max"]), entry["fpr"], atol=1e-6)
         np.testing.assert_allclose(np.asarray(scores["precision"]), entry["precision"], atol=1e-6)
+
+
+def test_keep_params_stores_the_trained_networks_and_interpret_reads_them(train_tiny, tiny_run, monkeypatch):
+    """[run] keep_params = true: every member's trained parameters land in RUN_DIR/params, its rows
+    are unchanged, and `lab interpret` reads those networks instead of training again (they are the
+    networks the re-training gives, up to float rounding)."""
+    kept = train_tiny(TINY + "keep_params = true\n", "--no-analysis")
+    rows = store.load_rows(kept)
+    assert len(list((kept / "params").glob("*.npz"))) >= 1
+    params = lab.load_params(kept)
+    assert sorted(params) == sorted(r["id"] for r in rows)
+    by_id = {r["id"]: r for r in rows}
+    for mid, p in params.items():
+        assert set(p) == {"w_in_DxN", "b_in_N", "w_out_NxK", "b_out_K"}
+        assert p["w_in_DxN"].shape[0] == 6 and p["w_out_NxK"].shape[1] == 3 and p["w_in_DxN"].shape[1] >= by_id[mid]["n"]
+    plain = {r["id"]: r for r in store.load_rows(tiny_run)}
+    assert all(np.array_equal(r["fnr_final"], plain[r["id"]]["fnr_final"]) for r in rows)  # storing changes no result
+
+    chosen = interpret.select(rows, seeds=[0], members=4)
+    monkeypatch.setattr(interpret, "_train", lambda *a, **k: pytest.fail("trained although the run kept its parameters"))
+    found = interpret.retrain(kept, chosen, store.read_meta(kept))
+    monkeypatch.undo()
+    again = interpret._train(chosen, store.read_meta(kept))
+    for r in chosen:
+        entry, fresh = found[r["id"]], again[r["id"]]
+        for name in ("w_in_MxN", "b_in_N", "w_out_NxK", "b_out_K", "pairs"):
+            assert entry[name].shape == fresh[name].shape
+            np.testing.assert_allclose(entry[name], fresh[name], atol=1e-4)
+    assert cli.main(["interpret", str(kept), "--members", "4", "--seeds", "0", "--tol", "0.2"]) == 0
+    assert json.loads((kept / "interpret" / "interpret.json").read_text())["reproduced"]["agree"] == \
+        json.loads((kept / "interpret" / "interpret.json").read_text())["reproduced"]["features"]

@@ -3,9 +3,10 @@
 those of the lab's explicit constructions, and how well channel statistics alone predict which
 features a network computes.
 
-Parameters are re-derived by training again, not stored by the sweep: the engine drops them inside
-its program, and a member's training depends only on its own config and seed (keys from
-lab.engine.member_key, batches from its task), so ``make_train`` run again gives the same network.
+Parameters come from the run when it stored them (``[run] keep_params = true``: RUN_DIR/params,
+lab.store.load_params). Otherwise they are re-derived by training again: a member's training
+depends only on its own config and seed (keys from lab.engine.member_key, batches from its task),
+so ``make_train`` run again gives the same network.
 The chosen members are trained in one program per static shape, padded to their largest width
 and m'; masked neurons and outputs do not change a member's training, but another padding or vmap
 grouping can change the last float bits (as another chunk size can in lab.sweep), so the
@@ -90,15 +91,62 @@ def retrain(run_dir: Path, chosen: list[dict], meta: dict) -> dict[str, dict]:
     """Member id -> {w_in_MxN, b_in_N, w_out_NxK, b_out_K (read over features), pairs, fnr, fpr,
     precision (final, per feature)}.
 
-    Reads RUN_DIR/interpret/params.npz and trains only the members it lacks (module docstring).
+    Takes the parameters the run stored ([run] keep_params), then RUN_DIR/interpret/params.npz,
+    and trains only the members neither holds (module docstring).
     """
+    found = stored(run_dir, chosen)
     cache = Path(run_dir) / "interpret" / "params.npz"
-    found = _load_cache(cache, meta.get("digest"))
+    found.update({k: v for k, v in _load_cache(cache, meta.get("digest")).items() if k not in found})
     todo = [r for r in chosen if r["id"] not in found]
     if todo:
         found.update(_train(todo, meta))
         _save_cache(cache, meta.get("digest"), found)
     return found
+
+
+def stored(run_dir: Path, rows: list[dict]) -> dict[str, dict]:
+    """``retrain``'s entries of the members whose trained parameters the run stored ([run]
+    keep_params), with the run's own per-feature rates (they are the same network)."""
+    from lab import store
+
+    params = store.load_params(run_dir, [r["id"] for r in rows])
+    out = {}
+    for r in rows:
+        if r["id"] in params:
+            m = member_of(r)
+            rates = {name: np.asarray(r[f"{name}_final"], np.float32) for name in ("fnr", "fpr", "precision")}
+            out[r["id"]] = {**over_features(m, params[r["id"]], *drawn(m, m.m_out)), **rates}
+    return out
+
+
+def drawn(member, k_max: int):
+    """(pairs (k_max, 2), embedding (m, d) or None, decoder (d_out, k_max) or None) of a member,
+    from its own keys (pairs and decoder columns are prefixes: task.sample_pairs, train.readout_vectors)."""
+    from lab import engine
+    from lab.experiments.superposition.task import feature_embedding, sample_pairs
+    from lab.experiments.superposition.train import member_keys, readout_vectors
+
+    keys = member_keys(engine.member_key(experiment.get("superposition"), member))
+    task = member.task
+    emb = np.asarray(feature_embedding(keys["embed"], task.m, task.d)) if task.d is not None else None
+    read = np.asarray(readout_vectors(keys["readout"], member.d_out, k_max)) if member.d_out is not None else None
+    return np.asarray(sample_pairs(keys["task"], task, k_max)), emb, read
+
+
+def over_features(m, params: dict, pairs, emb, read) -> dict:
+    """A member's trained parameters (padded to its bucket) read over features: the embedding folded
+    into the first layer, the fixed decoder (and its threshold: 1 for bce) into the second, as
+    train.features does; {w_in_MxN, b_in_N, w_out_NxK, b_out_K, pairs}."""
+    n, k = m.n, m.m_out
+    w_in, b_in = np.asarray(params["w_in_DxN"])[:, :n], np.asarray(params["b_in_N"])[:n]
+    w_out, b_out = np.asarray(params["w_out_NxK"])[:n], np.asarray(params["b_out_K"])
+    if emb is not None:
+        w_in = emb @ w_in
+    if read is None:
+        w_out, b_out = w_out[:, :k], b_out[:k]
+    else:
+        w_out, b_out = w_out @ read[:, :k], b_out @ read[:, :k] - (1.0 if m.objective == "bce" else 0.0)
+    return {"w_in_MxN": w_in, "b_in_N": b_in, "w_out_NxK": w_out, "b_out_K": b_out, "pairs": np.asarray(pairs)[:k]}
 
 
 def _train(rows: list[dict], meta: dict) -> dict[str, dict]:
@@ -149,21 +197,13 @@ def _train_group(shape: dict, members: list, train_cfg, criterion: Criterion) ->
         return train(root, hyper), (sample_pairs(keys["task"], task, k_max), emb, read)
 
     roots = jnp.stack([engine.member_key(exp, m) for m in members])
-    (params, metrics), drawn = jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(roots, engine.hyper_arrays(exp, members)))
+    (params, metrics), drawn_ = jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(roots, engine.hyper_arrays(exp, members)))
     out = []
     for i, m in enumerate(members):
-        n, k = m.n, m.m_out
-        pairs, emb, read = (a[i] for a in drawn)
-        w_in, b_in = params["w_in_DxN"][i][:, :n], params["b_in_N"][i][:n]
-        w_out, b_out = params["w_out_NxK"][i][:n], params["b_out_K"][i]
-        if m.d is not None:
-            w_in = emb @ w_in
-        if d_out is None:
-            w_out, b_out = w_out[:, :k], b_out[:k]
-        else:  # the fixed decoder, as train.features folds it in (its threshold: 1 for bce)
-            w_out, b_out = w_out @ read[:, :k], b_out @ read[:, :k] - (1.0 if m.objective == "bce" else 0.0)
-        out.append({"w_in_MxN": w_in, "b_in_N": b_in, "w_out_NxK": w_out, "b_out_K": b_out, "pairs": pairs[:k],
-                    **{name: metrics[name][i, -1, :k] for name in ("fnr", "fpr", "precision")}})
+        pairs, emb, read = (a[i] for a in drawn_)
+        net = over_features(m, {name: v[i] for name, v in params.items()}, pairs,
+                            emb if m.d is not None else None, read if d_out is not None else None)
+        out.append({**net, **{name: metrics[name][i, -1, :m.m_out] for name in ("fnr", "fpr", "precision")}})
     return out
 
 
