@@ -129,13 +129,18 @@ class Compiler:
     ``submit`` queues a program (once per bucket and population); ``get`` returns it, waiting for
     its compilation (or compiling it now if it was never submitted). XLA compiles without holding
     the GIL, so a worker compiles the next buckets while the caller's thread trains the current
-    one. ``workers = 0`` compiles each program when it is needed (no thread). Set
-    ``$LAB_COMPILE_AHEAD=0`` for that default.
+    one. ``workers = 0`` compiles each program when it is needed (no thread).
+
+    Default: one worker on an accelerator, whose host CPU idles while it trains; none on a CPU,
+    where training already uses every core (on the 2-core benchmark machine compiling ahead made
+    the quick attention sweep slower, 100 s against 79 s: benchmarks/README.md). ``$LAB_COMPILE_AHEAD``
+    = 1 or 0 overrides it.
     """
 
     def __init__(self, workers: int | None = None):
         if workers is None:
-            workers = 0 if os.environ.get("LAB_COMPILE_AHEAD", "1") == "0" else 1
+            forced = os.environ.get("LAB_COMPILE_AHEAD")
+            workers = int(forced != "0") if forced is not None else int(jax.local_devices()[0].platform != "cpu")
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="lab-compile") if workers else None
         self._futures: dict[tuple, concurrent.futures.Future] = {}
         self._lock = threading.Lock()

@@ -84,6 +84,17 @@ def test_uninterrupted_run_writes_one_full_row_per_member(reference):
     assert jax.config.jax_compilation_cache_dir and Path(jax.config.jax_compilation_cache_dir).is_dir()
 
 
+def test_compiling_ahead_in_a_thread_changes_no_result(tmp_path, reference, monkeypatch):
+    """engine.Compiler (on by default on accelerators) compiles programs in a background thread: the
+    rows are the same, bit for bit, and a split into several buckets runs them all."""
+    monkeypatch.setenv("LAB_COMPILE_AHEAD", "1")
+    result = run_sweep(TINY, tmp_path / "ahead", progress=False)
+    assert result.complete and by_id(store.load_rows(tmp_path / "ahead")) == by_id(reference[1])
+    two = variant(tmp_path, "two", max_waste="max_waste = 0.0")
+    split = run_sweep(two, tmp_path / "two", progress=False)
+    assert split.complete and split.plan.n_programs > 1 and len(store.load_rows(tmp_path / "two")) == 8
+
+
 def test_resumed_run_trains_only_missing_members_and_equals_uninterrupted(tmp_path, reference):
     out = tmp_path / "run"
     first = run_sweep(TINY, out, progress=False, max_members=3)
