@@ -195,6 +195,20 @@ def test_a_tiny_run_learns_and_the_arms_share_their_warm_up(padded):
     np.testing.assert_array_equal(np.asarray(padded["nonzero"])[1:, -1], m * 4 + 4 + 4 + 1)  # m·n + n + n + 1 for every arm
 
 
+def test_a_fixed_training_set_is_padded_exactly_and_differs_from_fresh_inputs():
+    """train_size = N: batches come from one set of N inputs (the paper's epochs); padding stays exact."""
+    fixed = dataclasses.replace(MEMBER, train_size=32)
+    members = [dataclasses.replace(OTHER, train_size=32), fixed]
+    padded_fixed = run(members, shape_of(members), CFG, CRIT)[1]
+    exact = run([fixed], shape_of([fixed]), CFG, CRIT)[1]
+    for key in ("loss", "acc", "nonzero"):
+        np.testing.assert_allclose(padded_fixed[key][1], exact[key][0], rtol=1e-4, atol=1e-5)
+    fresh = run([MEMBER], shape_of([MEMBER]), CFG, CRIT)[1]
+    assert not np.allclose(np.asarray(exact["loss"]), np.asarray(fresh["loss"]))
+    # 32 inputs of 4 variables repeat: training on them fits them, the loss falls well below log 2
+    assert float(np.asarray(exact["loss"])[0, -1]) < 0.3
+
+
 def test_member_names_its_arm_and_refuses_impossible_settings():
     m = FPEMember(split="gram")
     assert m.split == 3 and m.arm == "gram" and m == FPEMember(split=3)
@@ -204,6 +218,8 @@ def test_member_names_its_arm_and_refuses_impossible_settings():
         FPEMember(active=4, negate=True)
     with pytest.raises(ValueError, match="alpha"):
         FPEMember(clauses=1, k=1, n=2, alpha=3)
+    with pytest.raises(ValueError, match="train_size"):
+        FPEMember(train_size=-1)
 
 
 def test_planted_gains_are_recovered():

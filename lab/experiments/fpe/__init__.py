@@ -17,7 +17,7 @@ network, more so under more clauses per neuron), not a bound.
 
 Where the paper's setting is unknown here (lab.experiments.fpe.paper), this kind chooses and says
 so (docs/fpe.md): balanced classes (a constant predictor scores 1/2), variable-disjoint clauses,
-fresh samples every step, Adam, the split at half the steps, and the clause split dealing each
+fresh samples every step (or, with ``train_size``, a fixed training set), Adam, the split at half the steps, and the clause split dealing each
 neuron's clauses to its children at random.
 
 Modules: member (one network's settings), success, task (formulas and inputs), split (the FPE
@@ -57,7 +57,8 @@ def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, success: 
     params = m * lanes + 3 * lanes + 1
     acts = train_cfg.batch * (2 * m + 4 * lanes)
     evals = success.samples * (2 * m + lanes + 2)
-    return 4 * (6 * params + acts + evals + 2 * train_cfg.evals * len(METRICS))
+    pool = shape.get("train_size", 0) * (m + 1)  # a fixed training set (member.train_size)
+    return 4 * (6 * params + acts + evals + pool + 2 * train_cfg.evals * len(METRICS))
 
 
 def row_metrics(member: FPEMember, metrics: dict) -> dict:
@@ -88,8 +89,8 @@ CAPTIONS = {
 # alpha together (covariates n and the arm), never different tasks
 ANALYSIS = experiment.Analysis(
     resource="clauses", direction="decreasing", covariates=("n", "split"), laws=laws.LAWS,
-    series=("k", "extra", "form", "negate", "active", "n", "alpha", "split", "arm", "split_at"),
-    fit_by=("k", "extra", "form", "negate", "active", "alpha", "split_at", "lr"))
+    series=("k", "extra", "form", "negate", "active", "train_size", "n", "alpha", "split", "arm", "split_at"),
+    fit_by=("k", "extra", "form", "negate", "active", "train_size", "alpha", "split_at", "lr"))
 SWEEPS = {"quick": ("fpe-quick",), "standard": ("fpe-standard",), "paper": ("fpe-paper",)}
 
 EXPERIMENT = experiment.define(__name__, globals(), name="fpe", member=FPEMember, success=FPESuccess, order=3,

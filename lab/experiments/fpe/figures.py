@@ -26,7 +26,7 @@ from lab.experiments.fpe.member import SPLITS
 from lab.plots import style
 
 ARM_STYLE = {"dense": ("o", "0.25"), "random": ("s", "#2e86c1"), "clause": ("D", "#c0392b"), "gram": ("^", "#27ae60")}
-SETTING = ("k", "extra", "form", "negate", "split_at", "lr")  # fields that make one task setting
+SETTING = ("k", "extra", "form", "negate", "active", "train_size", "split_at", "lr")  # fields that make one task setting
 
 
 def figures(rows: list[dict], fit: dict, out_dir: Path, overlay: dict | None = None) -> list[Path]:

@@ -17,7 +17,7 @@ MAX_INPUTS = 4096  # variables K·k + extra a member may have (the inputs are de
 
 @dataclass(frozen=True)
 class FPEMember:
-    """One network: formula (clauses K of k literals, extra variables, form), width n, split, lr, seed."""
+    """One network: formula (clauses K of k literals, extra variables, form), inputs, width n, split, lr, seed."""
 
     clauses: int = 8  # K clauses, each on k variables of its own
     k: int = 3  # literals per clause
@@ -29,6 +29,7 @@ class FPEMember:
     alpha: int = 2  # children per neuron of the split (a dense member is the baseline for this alpha)
     split: int | str = "clause"  # a name of SPLITS (or its index); stored as the index
     split_at: float = 0.5  # share of the training steps before the split
+    train_size: int = 0  # 0: fresh inputs every step; N > 0: a fixed training set of N inputs, batches drawn from it (epochs, as in the paper)
     lr: float = 0.01
     seed: int = 0
 
@@ -71,6 +72,8 @@ class FPEMember:
         if 2 * (self.alpha - 1) * self.n >= self.m * self.n + self.n:
             raise ValueError(f"alpha = {self.alpha} is too large for m = {self.m} variables: the split's surplus "
                              f"2·(alpha - 1)·n = {2 * (self.alpha - 1) * self.n} cannot be pruned from {self.m * self.n + self.n} weights")
+        if isinstance(self.train_size, bool) or not isinstance(self.train_size, int) or self.train_size < 0:
+            raise ValueError(f"train_size must be 0 (fresh inputs every step) or a positive number of inputs, got {self.train_size!r}")
         if not 0 < self.split_at < 1:
             raise ValueError(f"split_at (share of steps before the split) must be in (0, 1), got {self.split_at}")
         if not self.lr > 0:

@@ -9,6 +9,10 @@ at the split point (the split changes the parameters' shapes in the paper; here 
 restarted too, so that the arms differ only in the split). Members of one seed share their
 warm-up (same keys: the arm is not an identity field), so arms are paired.
 
+Inputs: fresh draws every step (``train_size = 0``, the default), or, as the paper trains for epochs,
+a fixed training set of ``train_size`` inputs from which each batch is drawn uniformly with
+replacement; held-out accuracy is measured on a separate draw either way.
+
 Widths, alpha and clauses are padded: a bucket holds n_max·alpha_max hidden lanes and K_max
 clauses; masks make a member train exactly as at its own size (tests/test_fpe.py).
 """
@@ -77,6 +81,7 @@ def phases(cfg: TrainConfig, split_at: float) -> tuple[TrainConfig, TrainConfig,
 def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: FPESuccess):
     """Build train(root_key, hyper) for one bucket; hyper = {lr, split, clauses, n, alpha} (scalars)."""
     k, form, active = static["k"], static["form"], static["active"]
+    train_size = static.get("train_size", 0)
     k_max, n_max, alpha_max = static["clauses"], static["n"], static["alpha"]
     m_max, lanes = k_max * k + static["extra"], alpha_max * n_max
     cfg1, cfg2, report_warm_up = phases(train_cfg, static["split_at"])
@@ -104,9 +109,20 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: FPESu
             eval_y_S = task.targets(eval_lit_SxM, form, clauses, k, k_max)
             eval_x_SxM = jnp.abs(eval_lit_SxM - signs_M) * in_M
 
+        if train_size:
+            # a fixed training set (the paper trains for epochs); its inputs come from a stream shared by
+            # the task setting, like the held-out set's, so a padded member sees the same set
+            pool_x_NxM, pool_y_N = draw(task_key(static, "pool"), train_size)
+
+            def batch_of(key, batch):
+                i_B = jax.random.randint(key, (batch,), 0, train_size)  # uniform, with replacement
+                return pool_x_NxM[i_B], pool_y_N[i_B]
+        else:
+            batch_of = draw
+
         def loss_of(masks):
             def loss_fn(params, batch_key):
-                x_BxM, y_B = draw(batch_key, train_cfg.batch)
+                x_BxM, y_B = batch_of(batch_key, train_cfg.batch)
                 return weighted_bce(forward(params, masks, x_BxM), y_B, jnp.ones_like(y_B)) / train_cfg.batch
             return loss_fn
 
