@@ -91,7 +91,7 @@ ANALYSIS = experiment.Analysis(
     resource="clauses", direction="decreasing", covariates=("n", "split"), laws=laws.LAWS,
     series=("k", "extra", "form", "negate", "active", "train_size", "n", "alpha", "split", "arm", "split_at"),
     fit_by=("k", "extra", "form", "negate", "active", "train_size", "alpha", "split_at", "lr"))
-SWEEPS = {"quick": ("fpe-quick",), "standard": ("fpe-standard",), "paper": ("fpe-paper",)}
+SWEEPS = {"quick": ("fpe-quick", "fpe-data"), "standard": ("fpe-standard", "fpe-data"), "paper": ("fpe-paper", "fpe-data")}
 
 EXPERIMENT = experiment.define(__name__, globals(), name="fpe", member=FPEMember, success=FPESuccess, order=3,
                                description="Fixed Parameter Expansion: dense vs split one-hidden-layer networks on "
