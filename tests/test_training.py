@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from lab import engine, experiment
 from lab.experiments import superposition
@@ -174,30 +175,51 @@ def test_dedicated_baseline_is_exact_with_raw_inputs_and_outputs_and_degrades_in
     assert baseline.dedicated_baseline(tight, Criterion())["n_ok"] < 24
 
 
-def test_attention_count_form_loss_equals_the_context_pairs_loss():
-    """Σ over context pairs of the bilinear loss = Σ_uv N_uv loss(s_uv) with N = XᵀX (the trainer's
-    dense form), value and gradient, including padded heads and key dimensions."""
+@pytest.mark.parametrize("population", [None, 3])
+def test_attention_loss_forms_equal_the_plain_context_pairs_loss(population):
+    """The trainer's two bilinear losses, through x A xᵀ with hand-written backward passes and
+    population gathers, equal the plain loss over context pairs (gather, project q and k, score),
+    value and gradient, with padded heads and key dimensions: the count form Σ_uv N_uv loss(s_uv),
+    N = XᵀX, and the context form; alone and vmapped over members sharing the contexts."""
     from lab.experiments.attention import train as attention_train
-    from lab.experiments.attention.model import bilinear_pair_logits, make_model
+    from lab.experiments.attention.model import bilinear_pair_logits, key_mask, make_model
     from lab.experiments.attention.task import context_indicator, context_targets, sample_contexts
     from lab.losses import weighted_bce
 
     static = dict(m=16, d_model=16, graph="degree", context=8, model="bilinear", pos_weight=8.0, h=2, dk=8)
-    emb_MxD, adj_MxM = attention_train.task_instance(jax.random.key(0), static, jnp.int32(32), jnp.int32(2))
     model = make_model("bilinear", 2, 8)
     ctx_BxC = sample_contexts(jax.random.key(1), 16, 8, 32)
     dk, h = jnp.int32(6), jnp.int32(2)
-    params = model.init(jax.random.key(2), emb_MxD, ctx_BxC[:1], dk, h)["params"]
-    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(3), p.shape), params)
 
-    def by_context(p):
-        return attention_train.pair_loss(model.apply({"params": p}, emb_MxD, ctx_BxC, dk, h), context_targets(adj_MxM, ctx_BxC), 8.0)
+    def member(seed):
+        emb_MxD, adj_MxM = attention_train.task_instance(jax.random.key(seed), static, jnp.int32(32), jnp.int32(2))
+        params = model.init(jax.random.key(2), emb_MxD, ctx_BxC[:1], dk, h)["params"]
+        noise = jax.random.key(3 + seed)
+        return emb_MxD, adj_MxM, jax.tree.map(lambda p: p + 0.1 * jax.random.normal(noise, p.shape), params)
 
-    def by_counts(p):
+    def plain(p, emb_MxD, adj_MxM):
+        mask_HxK = key_mask(2, 8, dk, h)[:, None, :]
+        q_BxCxHxK = jnp.einsum("bcd,hdk->bchk", emb_MxD[ctx_BxC], p["w_q_HxDxK"] * mask_HxK)
+        k_BxCxHxK = jnp.einsum("bcd,hdk->bchk", emb_MxD[ctx_BxC], p["w_k_HxDxK"] * mask_HxK)
+        logits = jnp.einsum("bihk,bjhk->bij", q_BxCxHxK, k_BxCxHxK) + p["bias"]
+        return attention_train.pair_loss(logits, context_targets(adj_MxM, ctx_BxC), 8.0)
+
+    def by_context(p, emb_MxD, adj_MxM):
+        logits = model.apply({"params": p}, emb_MxD, ctx_BxC, dk, h)
+        return attention_train.pair_loss(logits, attention_train.shared_targets(adj_MxM, ctx_BxC), 8.0)
+
+    def by_counts(p, emb_MxD, adj_MxM):
         x_BxM = context_indicator(ctx_BxC, 16)
         return weighted_bce(bilinear_pair_logits(p, emb_MxD, dk, h), adj_MxM, (x_BxM.T @ x_BxM) * (1 + 7 * adj_MxM) / (32 * 64))
 
-    np.testing.assert_allclose(by_context(params), by_counts(params), rtol=1e-6)
-    g_ctx, g_counts = jax.grad(by_context)(params), jax.grad(by_counts)(params)
-    for name in g_ctx:
-        np.testing.assert_allclose(g_ctx[name], g_counts[name], rtol=1e-5, atol=1e-7)
+    if population is None:
+        emb, adj, params = member(0)
+        forms = {f.__name__: jax.value_and_grad(f) for f in (plain, by_context, by_counts)}
+    else:
+        emb, adj, params = jax.tree.map(lambda *a: jnp.stack(a), *[member(s) for s in range(population)])
+        forms = {f.__name__: jax.jit(jax.vmap(jax.value_and_grad(f))) for f in (plain, by_context, by_counts)}
+    (loss, grads), *others = [f(params, emb, adj) for f in forms.values()]
+    for other_loss, other_grads in others:
+        np.testing.assert_allclose(other_loss, loss, rtol=1e-6)
+        for name in grads:
+            np.testing.assert_allclose(other_grads[name], grads[name], rtol=1e-5, atol=1e-7)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.custom_batching import custom_vmap
 
 from lab.experiments.attention.member import MODELS  # noqa: E402,F401
 
@@ -72,34 +73,93 @@ class BilinearScorer(nn.Module):
 
 
 def bilinear_context_logits(params: dict, x_MxD: jax.Array, ctx_BxC: jax.Array, dk: jax.Array, h: jax.Array) -> jax.Array:
-    """A BilinearScorer's pair logits over contexts, shape (B, c, c).
+    """A BilinearScorer's pair logits over contexts, shape (B, c, c): s_ij = x_i A x_jᵀ + b.
 
-    The context's item vectors are gathered first and then projected: the items are frozen, so the
-    backward pass needs no scatter into a per-item array (under the population vmap XLA's CPU
-    scatter was the cost of a step), and heads are one product of width h·K.
+    Scored through the bilinear form A = Σ_heads W_Q W_Kᵀ (d_model x d_model; ``bilinear_form``):
+    one product x A of the context's items instead of two projections, and one product xᵀ (G x)
+    for A's gradient (D_K <= d_model in the regime, so the form costs no more). The items are
+    gathered first (frozen: no scatter in the backward pass) with the population's index shared.
     """
-    x_BxCxD = x_MxD[ctx_BxC]
-    q_BxCxHK, k_BxCxHK = _masked_projections(params, x_BxCxD, dk, h)
-    return jnp.einsum("bik,bjk->bij", q_BxCxHK, k_BxCxHK) + params["bias"]
+    b, c = ctx_BxC.shape
+    x_NxD = shared_take(x_MxD, ctx_BxC.reshape(b * c))
+    x_DxN = jax.lax.optimization_barrier(x_NxD.T)  # a plain product in the backward pass, see _context_bwd
+    return _context_quadratic(bilinear_form(params, dk, h), x_NxD.reshape(b, c, -1), x_DxN) + params["bias"]
 
 
 def bilinear_pair_logits(params: dict, x_MxD: jax.Array, dk: jax.Array, h: jax.Array) -> jax.Array:
-    """A BilinearScorer's logits of every ordered item pair, shape (m, m): s_uv = Σ_heads q_u·k_v + b.
+    """A BilinearScorer's logits of every ordered item pair, shape (m, m): s_uv = x_u A x_vᵀ + b.
 
     The bilinear score of a pair depends on its two items only, not on the context around them, so
     a batch's loss over context pairs is a count-weighted sum over these m² scores (lab.experiments.attention.train).
     """
-    q_MxHK, k_MxHK = _masked_projections(params, x_MxD, dk, h)
-    return q_MxHK @ k_MxHK.T + params["bias"]
+    x_DxM = jax.lax.optimization_barrier(x_MxD.T)
+    return _pair_quadratic(bilinear_form(params, dk, h), x_MxD, x_DxM) + params["bias"]
 
 
-def _masked_projections(params: dict, x_NxD: jax.Array, dk: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(x W_Q, x W_K) of every head side by side, shape (..., h_max·dk_max), masked to the member's
-    h heads of dk // h columns (masked columns get zero gradient)."""
-    h_max, d, dk_max = params["w_q_HxDxK"].shape
-    mask_HK = key_mask(h_max, dk_max, dk, h).reshape(h_max * dk_max)
-    wide = lambda w_HxDxK: jnp.swapaxes(w_HxDxK, 0, 1).reshape(d, h_max * dk_max)  # noqa: E731
-    return (x_NxD @ wide(params["w_q_HxDxK"])) * mask_HK, (x_NxD @ wide(params["w_k_HxDxK"])) * mask_HK
+# --- x A xᵀ with hand-written backward passes ---------------------------------------------------
+# Autodiff transposes x inside the product xᵀ (G x) of A's gradient, which XLA's CPU backend runs as
+# a slow strided product (~2x the forward x A); these take xᵀ as an input (made once per step, or
+# hoisted out of the loop for the frozen items), so both are plain row-major products.
+
+
+@jax.custom_vjp
+def _context_quadratic(a_DxD: jax.Array, x_BxCxD: jax.Array, x_DxN: jax.Array) -> jax.Array:
+    """x_b A x_bᵀ of each context b, shape (B, c, c); x_DxN = x (flattened to N = B·c rows) transposed."""
+    return jnp.einsum("bid,bjd->bij", x_BxCxD @ a_DxD, x_BxCxD)
+
+
+def _context_fwd(a_DxD, x_BxCxD, x_DxN):
+    return _context_quadratic(a_DxD, x_BxCxD, x_DxN), (a_DxD, x_BxCxD, x_DxN)
+
+
+def _context_bwd(res, g_BxCxC):
+    a_DxD, x_BxCxD, x_DxN = res
+    gx_BxCxD = jnp.einsum("bij,bjd->bid", g_BxCxC, x_BxCxD)
+    da_DxD = x_DxN @ gx_BxCxD.reshape(x_DxN.shape[1], -1)
+    dx_BxCxD = gx_BxCxD @ a_DxD.T + jnp.einsum("bji,bjd->bid", g_BxCxC, x_BxCxD @ a_DxD)
+    return da_DxD, dx_BxCxD, jnp.zeros_like(x_DxN)  # x_DxN only serves the backward pass
+
+
+_context_quadratic.defvjp(_context_fwd, _context_bwd)
+
+
+@jax.custom_vjp
+def _pair_quadratic(a_DxD: jax.Array, x_MxD: jax.Array, x_DxM: jax.Array) -> jax.Array:
+    """x A xᵀ, shape (m, m); x_DxM = x transposed."""
+    return (x_MxD @ a_DxD) @ x_DxM
+
+
+def _pair_fwd(a_DxD, x_MxD, x_DxM):
+    return _pair_quadratic(a_DxD, x_MxD, x_DxM), (a_DxD, x_MxD, x_DxM)
+
+
+def _pair_bwd(res, g_MxM):
+    a_DxD, x_MxD, x_DxM = res
+    gx_MxD = g_MxM @ x_MxD
+    return x_DxM @ gx_MxD, gx_MxD @ a_DxD.T + g_MxM.T @ (x_MxD @ a_DxD), jnp.zeros_like(x_DxM)
+
+
+_pair_quadratic.defvjp(_pair_fwd, _pair_bwd)
+
+
+@custom_vmap
+def shared_take(table_MxF: jax.Array, idx: jax.Array) -> jax.Array:
+    """table[idx] (rows of the table, any index shape); vmapped over members that share idx, it
+    gathers each row of every member at once."""
+    return table_MxF[idx]
+
+
+@shared_take.def_vmap
+def _shared_take_rule(axis_size, in_batched, table, idx):
+    table_batched, idx_batched = in_batched
+    if table_batched and not idx_batched:
+        # XLA gathers a batched table's rows member by member, each read strided across the
+        # population; with the population inside a row (moved once: the tables are loop-invariant)
+        # a shared index reads one contiguous block of all members' rows.
+        return jnp.moveaxis(jnp.moveaxis(table, 0, 1)[idx], idx.ndim, 0), True
+    table = table if table_batched else jnp.broadcast_to(table, (axis_size, *table.shape))
+    idx = idx if idx_batched else jnp.broadcast_to(idx, (axis_size, *idx.shape))
+    return jax.vmap(lambda t, i: t[i])(table, idx), True
 
 
 class SoftmaxAttention(nn.Module):

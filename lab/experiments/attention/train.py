@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import jax
 
 from lab import experiment
-from lab.experiments.attention.model import bilinear_pair_logits, make_model
+from lab.experiments.attention.model import bilinear_pair_logits, make_model, shared_take
 from lab.experiments.attention.success import AttentionSuccess
 from lab.experiments.attention.task import adjacency, context_indicator, context_targets, edge_metrics, graph_ranks, item_embeddings, sample_contexts
 from lab.losses import weighted_bce
@@ -43,6 +43,12 @@ def pair_loss(logits_BxCxC: jax.Array, y_BxCxC: jax.Array, pos_weight: float) ->
     return weighted_bce(logits_BxCxC, y_BxCxC, w) / y_BxCxC.size
 
 
+def shared_targets(adj_MxM: jax.Array, ctx_BxC: jax.Array) -> jax.Array:
+    """``context_targets`` (B, c, c), gathered for the population at once when it shares the contexts."""
+    m = adj_MxM.shape[0]
+    return shared_take(adj_MxM.reshape(m * m), ctx_BxC[:, :, None] * m + ctx_BxC[:, None, :])
+
+
 def data_key(m: int, context: int) -> jax.Array:
     """The context stream shared by every member with these m and context (TrainConfig.data = "task").
 
@@ -64,9 +70,10 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: Atten
     # A bilinear score depends on its pair of items alone, so the loss over a batch's B·c² context
     # pairs is Σ_uv N_uv · loss(s_uv) over the m² item pairs, N_uv counting the contexts that hold
     # both u and v (N = XᵀX, X the batch's context indicator, shared by the population). Scoring all
-    # m² pairs is a few dense products; scoring the contexts' pairs is gathers and tiny products. On
-    # the 2-core CPU the dense form wins up to m² = 8·B·c² (m = 128 at batch 32, context 8: 18.3k vs
-    # 6.8k model-steps/s), the gathered one beyond (m = 256: 1.9k vs 1.3k; benchmarks/README.md).
+    # m² pairs is a few dense products; scoring the contexts' pairs is gathers and tiny products.
+    # Both score through the bilinear form x A xᵀ (model.py). On the 2-core CPU the dense form wins
+    # up to m² = 8·B·c² (m = 128 at batch 32, context 8: 31.9k vs 27.3k model-steps/s), the gathered
+    # one beyond (m = 256: 8.2k vs 3.4k; A/B in one process).
     by_counts = static["model"] == "bilinear" and m * m <= COUNT_FORM_MAX_RATIO * train_cfg.batch * c * c
 
     def train(root: jax.Array, hyper: Mapping[str, jax.Array]):
@@ -82,7 +89,7 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: Atten
                 n_MxM = x_BxM.T @ x_BxM
                 return weighted_bce(bilinear_pair_logits(params, emb_MxD, dk, h), adj_MxM, n_MxM * weight_MxM)
             logits = model.apply({"params": params}, emb_MxD, ctx_BxC, dk, h)
-            return pair_loss(logits, context_targets(adj_MxM, ctx_BxC), pos_weight)
+            return pair_loss(logits, shared_targets(adj_MxM, ctx_BxC), pos_weight)
 
         eval_ctx = sample_contexts(keys["eval"], m, c, success.samples)
         eval_y = context_targets(adj_MxM, eval_ctx)
