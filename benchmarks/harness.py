@@ -686,7 +686,7 @@ def _sweep_worker(spec_path: str, run_dir: str) -> dict:
     result = sweep.run_sweep(spec, run_dir, progress=False)
     wall = time.perf_counter() - t0
     members = result.plan.n_members
-    return {"spec": spec_path, "members": members, "programs": result.plan.n_programs, "chunks": result.plan.n_chunks,
+    return {"spec": _shown(spec_path), "members": members, "programs": result.plan.n_programs, "chunks": result.plan.n_chunks,
             "steps": spec.train.steps, "wall_s": wall, "compile_s": clock.seconds, "compile_share": clock.seconds / wall,
             "model_steps_per_s": members * spec.train.steps / wall}
 
@@ -700,6 +700,16 @@ def _subprocess_result(code: str, env: dict) -> dict:
     if proc.returncode or line is None:
         return {"error": (proc.stderr or proc.stdout)[-600:]}
     return json.loads(line[len("RESULT "):])
+
+
+def _shown(path: str) -> str:
+    """A spec path as recorded: relative to the working directory when inside it (records name no
+    folder of the machine that made them), else its file name."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return p.name
 
 
 def _default_sweep(name: str) -> Path | None:
