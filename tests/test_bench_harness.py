@@ -37,3 +37,15 @@ def test_attention_flops_count_the_cheaper_exact_form():
     assert bench.attention_flops_per_step(member, batch=256) == 6.0 * all_pairs
     big = bench.attention_member(m=256, d_model=64, dk=64)  # context 8 at batch 32: context pairs are cheaper
     assert bench.attention_flops_per_step(big, batch=32) == 6.0 * (2 * 32 * 8 * 64 * 64 + 32 * 64 * 64)
+
+
+def test_records_name_spec_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert bench._shown(str(tmp_path / "sweeps" / "x.toml")) == "sweeps/x.toml"
+    assert bench._shown("/elsewhere/y.toml") == "y.toml"
+
+
+def test_difference_rate_cancels_fixed_costs():
+    fixed, per_step = 0.5, 1e-3  # a run of S steps takes 0.5 s + S ms
+    r = bench.difference_rate(lambda steps: fixed + per_step * steps, seconds=0.2)
+    assert r["step_s"] == pytest.approx(per_step) and r["steps"] - bench.PROBE == pytest.approx(200, abs=4)
