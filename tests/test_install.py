@@ -60,5 +60,6 @@ def test_a_checkout_reads_the_sweeps_folder_itself():
     assert experiment.packaged_sweeps_dir() == ROOT / "sweeps"
     names = [p.name for p in reproduction.sweep_paths(quick=True)]
     assert names[:2] == ["superposition-quick.toml", "attention-quick.toml"]  # kinds in their order
-    assert set(names) == {f"{kind}-quick.toml" for kind in experiment.kinds()}
+    # every kind's quick sweep, and the extra quick sweeps a kind lists (FPE: fixed training sets)
+    assert set(names) == {f"{kind}-quick.toml" for kind in experiment.kinds()} | {"fpe-data.toml"}
     assert all(p.parent == ROOT / "sweeps" for p in reproduction.sweep_paths(quick=True))
