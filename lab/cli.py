@@ -39,7 +39,7 @@ def _count(text: str) -> int:
 
 
 def _cmd_run(args) -> int:
-    from lab import analysis, interrupt, progress, sweep
+    from lab import analysis, interrupt, overlays, progress, sweep
 
     args.spec = _spec_path(args.spec)
     if args.distributed or args.coordinator:
@@ -52,9 +52,13 @@ def _cmd_run(args) -> int:
           + ("" if result.complete else " (incomplete: run again to resume)"))
     interrupt.check()  # a Ctrl-C that something swallowed still stops the command
     if result.complete and not args.no_analysis:
+        # the kind's constructions and baselines at the run's settings, drawn beside the trained
+        # capacities (cached in RUN_DIR/construction.json, as lab reproduce does)
+        with progress.phase(f"{result.run_dir}: constructions for the overlays", enabled=not args.quiet):
+            overlay = overlays.for_run(result.run_dir)
         with progress.phase(f"{result.run_dir}: fit and figures", enabled=not args.quiet):
             progress.note("fitting thresholds and laws")
-            summary = analysis.analyze_run(result.run_dir, figures_dir=args.figures)
+            summary = analysis.analyze_run(result.run_dir, figures_dir=args.figures, overlay=overlay)
         print(summary.text)
     interrupt.check()
     return 0
@@ -248,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plain", action="store_true",
                    help="progress as plain lines (one per phase and every few seconds) instead of a live display; "
                    "the default when the output is not a terminal (logs, pipes)")
-    p.add_argument("--no-analysis", action="store_true", help="train only; skip the fit and figures")
+    p.add_argument("--no-analysis", action="store_true", help="train only; skip the constructions, the fit and figures")
     p.add_argument("--max-members", type=_count, default=None, help="stop after this many members (resume later)")
     g = p.add_argument_group("multi-host (jax.distributed)")
     g.add_argument("--distributed", action="store_true", help="initialize jax.distributed from the environment (Slurm, TPU pod, GKE)")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lab import cli
+from lab import cli, store
 
 TINY = """
 kind = "superposition"
@@ -40,6 +40,9 @@ def test_run_trains_fits_and_draws(run_dir, capsys):
     assert (run_dir / "thresholds.csv").read_text().startswith("n,")
     assert (run_dir / "figures" / "capacity.png").stat().st_size > 0
     assert (run_dir / "figures" / "capacity.pdf").exists()
+    # the constructions and baseline drawn beside the trained capacities, measured at the run's settings
+    overlay = json.loads((run_dir / "construction.json").read_text())
+    assert overlay["digest"] == store.read_meta(run_dir)["digest"] and overlay["extra"]
 
 
 def test_rerun_resumes_with_nothing_to_train(run_dir, capsys):
