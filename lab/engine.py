@@ -4,7 +4,7 @@ compiled population program.
 ``population_program(exp, shape, ...)`` returns ``f(keys_P, hyper_P) -> metrics_P``: the kind's
 ``train`` vmapped over P members and jitted, with the population axis sharded over the local
 devices (a 1-D mesh named "pop", NamedSharding; no pmap). Trained parameters are dropped inside the
-program so XLA never materialises them for the host. Programs are cached per bucket shape, and the
+program so XLA never materialises them for the host, unless the sweep keeps them ([run] keep_params). Programs are cached per bucket shape, and the
 JAX persistent compilation cache makes re-runs skip compilation.
 
 ``Compiler`` compiles a sweep's programs ahead of time in a background thread, so that XLA compiles
@@ -82,7 +82,7 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
     def run(keys, hyper):
         return jax.vmap(member)(keys, hyper)
 
-    def metrics_only(keys, hyper):
+    def population(keys, hyper):
         p = keys.shape[0]
         g = group or group_size(p // n_devices, exp.bytes_per_member(dict(shape), train_cfg, success))
         if g >= p // n_devices:
@@ -91,7 +91,7 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
         out = jax.vmap(lambda kh: jax.lax.map(lambda a: member(*a), kh, batch_size=g))(per_device)
         return jax.tree.map(lambda a: a.reshape(p, *a.shape[2:]), out)
 
-    return jax.jit(metrics_only, in_shardings=(sharding, sharding), out_shardings=sharding), sharding
+    return jax.jit(population, in_shardings=(sharding, sharding), out_shardings=sharding), sharding
 
 
 def member_key(exp: experiment.Experiment, member) -> jax.Array:

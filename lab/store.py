@@ -192,11 +192,12 @@ def load_params(run_dir: str | Path, ids=None) -> dict[str, dict]:
         if path.name.startswith("."):
             continue
         try:
-            with np.load(path) as z:
-                names = [n for n in z.files if n != "ids"]
-                for i, mid in enumerate(str(x) for x in z["ids"]):
-                    if wanted is None or mid in wanted:
-                        out[mid] = _nest({n: z[n][i] for n in names})
+            with np.load(path) as z:  # each z[name] decompresses its array: read every one once
+                stored = [str(x) for x in z["ids"]]
+                keep = [i for i, mid in enumerate(stored) if wanted is None or mid in wanted]
+                arrays = {n: z[n] for n in z.files if n != "ids"} if keep else {}
+            for i in keep:
+                out[stored[i]] = _nest({n: a[i] for n, a in arrays.items()})
         except (OSError, ValueError, KeyError):
             continue
     return out
