@@ -58,10 +58,20 @@ def test_population_groups_do_not_change_results():
     keys = jnp.stack([engine.member_key(exp, m) for m in members])
     hyper = engine.hyper_arrays(exp, members)
     whole, _ = engine.population_program("superposition", shape, cfg, crit, 1, 4)
-    groups, _ = engine.population_program("superposition", shape, cfg, crit, 1, 2)
-    a, b = whole(keys, hyper), groups(keys, hyper)
-    for k in ("loss", "fnr", "fpr"):
-        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
+    a = whole(keys, hyper)
+    for g in (2, 3):  # 3 does not divide 4: the second group is filled with a repeat of the last member
+        groups, _ = engine.population_program("superposition", shape, cfg, crit, 1, g)
+        b = groups(keys, hyper)
+        for k in ("loss", "fnr", "fpr"):
+            assert b[k].shape == a[k].shape
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_groups_are_even():
+    per_member = engine.CPU_GROUP_BYTES // 4  # the budget fits 4 members
+    assert [engine.group_size(p, per_member, "cpu") for p in (3, 4, 5, 6, 8, 9, 12)] == [3, 4, 3, 3, 4, 3, 4]
+    assert engine.group_size(6, per_member, "gpu") == 6
+    assert engine.group_size(1024, engine.CPU_GROUP_BYTES // 32, "cpu") == 32
 
 
 def test_bench_ratios_and_summary_from_a_report():
