@@ -40,13 +40,19 @@ def make_optimizer(name: str, learning_rate: jax.Array) -> optax.GradientTransfo
 def train_loop(
     params,
     *,
-    loss_fn: Callable[[object, jax.Array], jax.Array],
+    loss_fn: Callable[[object, object], jax.Array],
     evaluate: Callable[[object], dict],
     data_key: jax.Array,
     learning_rate: jax.Array,
     cfg: TrainConfig,
+    sample: Callable[[jax.Array], object] | None = None,
 ):
-    """Train ``params`` on ``loss_fn(params, batch_key)``; returns (params, metrics).
+    """Train ``params`` on ``loss_fn(params, batch)``; returns (params, metrics).
+
+    ``batch = sample(batch_key)`` (default: the key itself, for a loss that draws its own batch).
+    A kind that draws its batch in ``sample`` has it drawn once per step, outside the gradient and
+    the logged loss: the program then holds one copy of the sampler, not two (on a CPU each random
+    draw compiles to a dozen kernels, most of a small program's compile time).
 
     metrics: ``loss`` (mean training loss of each segment, over its logged steps: see
     ``logged_steps``) and each entry of ``evaluate(params)``, stacked over evaluation points:
@@ -61,9 +67,10 @@ def train_loop(
         t, j = t_j  # step index in the run, position in its segment
         params, opt_state = carry
         batch_key = jax.random.fold_in(data_key, t)
-        grads = grad_fn(params, batch_key)
+        batch = batch_key if sample is None else sample(batch_key)
+        grads = grad_fn(params, batch)
         # the predicate is the same for every member, so under vmap this stays a branch
-        loss = jax.lax.cond(logged_J[j], lambda: loss_fn(params, batch_key), lambda: jnp.zeros((), jnp.float32))
+        loss = jax.lax.cond(logged_J[j], lambda: loss_fn(params, batch), lambda: jnp.zeros((), jnp.float32))
         with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int32 counts
             updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss

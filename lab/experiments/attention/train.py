@@ -82,8 +82,7 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: Atten
         dk, h = hyper["dk"], hyper["h"]
         weight_MxM = (1.0 + (pos_weight - 1.0) * adj_MxM) / (train_cfg.batch * c * c)
 
-        def loss_fn(params, batch_key):
-            ctx_BxC = sample_contexts(batch_key, m, c, train_cfg.batch)
+        def loss_fn(params, ctx_BxC):
             if by_counts:
                 x_BxM = context_indicator(ctx_BxC, m)
                 n_MxM = x_BxM.T @ x_BxM
@@ -103,7 +102,7 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: Atten
         return train_loop(
             params, loss_fn=loss_fn, evaluate=evaluate,
             data_key=data_key(m, c) if train_cfg.data == "task" else keys["data"],
-            learning_rate=hyper["lr"], cfg=train_cfg,
+            learning_rate=hyper["lr"], cfg=train_cfg, sample=lambda key: sample_contexts(key, m, c, train_cfg.batch),
         )
 
     return train

@@ -140,8 +140,13 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
 
         n_forced = int(round(train_cfg.batch * static.get("oversample", 0.0)))
 
-        def natural_loss(params, batch_key, w_in_MxN):
-            x_BxM = sample_inputs(batch_key, task, train_cfg.batch - n_forced)
+        def sample(batch_key):
+            """The step's batch: natural inputs and the forced-class inputs (see forced_inputs)."""
+            natural = sample_inputs(batch_key, task, train_cfg.batch - n_forced) if n_forced < train_cfg.batch else None
+            forced = forced_inputs(jax.random.fold_in(batch_key, 1), task, pairs_Kx2, hyper["m_out"], n_forced) if n_forced else None
+            return natural, forced
+
+        def natural_loss(params, x_BxM, w_in_MxN):
             # two column gathers of the shared x: with the loss value off the gradient path
             # (lab.training.logged_steps) XLA fuses them into the gradient pass, cheaper than a
             # per-member x @ S product (large population: 1.38k -> 1.85k model-steps/s)
@@ -149,8 +154,8 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
             out_BxK = forward(features(params), x_BxM, mask_N, w_in_MxN)
             return objective(out_BxK, y_BxK)
 
-        def forced_loss(params, batch_key, w_in_MxN):
-            x_FxM, add_a_F, add_b_F, a_F, b_F = forced_inputs(batch_key, task, pairs_Kx2, hyper["m_out"], n_forced)
+        def forced_loss(params, forced, w_in_MxN):
+            x_FxM, add_a_F, add_b_F, a_F, b_F = forced
             # the forced inputs are the shared background plus at most two ones: a rank-2 update
             z_FxN = shared_matmul(x_FxM, w_in_MxN) + add_a_F[:, None] * w_in_MxN[a_F] + add_b_F[:, None] * w_in_MxN[b_F]
             h_FxN = jax.nn.relu(z_FxN + params["b_in_N"]) * mask_N
@@ -165,12 +170,13 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
                 return weighted_bce(out_BxK, y_BxK, w_BxK) * scale
             return (w_BxK * (out_BxK - y_BxK) ** 2).sum() * scale
 
-        def loss_fn(params, batch_key):
+        def loss_fn(params, batch):
             # embedded inputs: (x E) W = x (E W), so the population still shares the product with x
+            natural, forced = batch
             w_in_MxN = params["w_in_DxN"] if emb_MxD is None else emb_MxD @ params["w_in_DxN"]
-            loss = natural_loss(params, batch_key, w_in_MxN) if n_forced < train_cfg.batch else 0.0
-            if n_forced:
-                loss = loss + forced_loss(params, jax.random.fold_in(batch_key, 1), w_in_MxN)
+            loss = natural_loss(params, natural, w_in_MxN) if natural is not None else 0.0
+            if forced is not None:
+                loss = loss + forced_loss(params, forced, w_in_MxN)
             return loss
 
         def evaluate(params):
@@ -182,7 +188,7 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
         params = model.init(keys["init"], x0, hyper["n"])["params"]
         return train_loop(
             params, loss_fn=loss_fn, evaluate=evaluate, data_key=keys["data"] if shared_key is None else shared_key,
-            learning_rate=hyper["lr"], cfg=train_cfg,
+            learning_rate=hyper["lr"], cfg=train_cfg, sample=sample,
         )
 
     return train
