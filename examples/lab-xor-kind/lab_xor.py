@@ -89,8 +89,8 @@ def make_train(static: Mapping[str, Any], train_cfg, success: XorSuccess):
             h_BxN = jax.nn.relu(x_BxI @ p["w_IxN"] + p["b_N"]) * mask_N
             return h_BxN @ p["v_NxK"] + p["c_K"]
 
-        def loss_fn(p, key):
-            x_BxI, y_BxK = sample(key, train_cfg.batch)
+        def loss_fn(p, batch):  # batch: what train_loop's sample hook drew for this step
+            x_BxI, y_BxK = batch
             w_BxK = jnp.broadcast_to(mask_K, y_BxK.shape)
             return weighted_bce(forward(p, x_BxI), y_BxK, w_BxK) / (train_cfg.batch * k)
 
@@ -107,7 +107,7 @@ def make_train(static: Mapping[str, Any], train_cfg, success: XorSuccess):
                   "v_NxK": jnp.zeros((n_max, k_max)), "c_K": jnp.zeros(k_max)}
         shared = jax.random.key(experiment.stable_hash("xor-data"))  # one batch stream for every member
         return train_loop(params, loss_fn=loss_fn, evaluate=evaluate, data_key=shared if train_cfg.data == "task" else k_data,
-                          learning_rate=hyper["lr"], cfg=train_cfg)
+                          learning_rate=hyper["lr"], cfg=train_cfg, sample=lambda key: sample(key, train_cfg.batch))
 
     return train
 
