@@ -402,6 +402,8 @@ def test_a_swallowed_ctrl_c_still_stops_the_run(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "train_population", lambda *a, **k: pytest.fail("trained after Ctrl-C"))
     previous = signal.getsignal(signal.SIGINT)
     try:
+        # a test suite started as a background job inherits an ignored SIGINT, which install() keeps
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         interrupt.install()
         try:  # what happens when Ctrl-C lands in a garbage-collection callback: raised, then dropped
             os.kill(os.getpid(), signal.SIGINT)

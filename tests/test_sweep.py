@@ -223,9 +223,11 @@ def test_ctrl_c_stops_a_run_at_any_moment(tmp_path, jax_cache):
     # lands the command stops: exit 130 once lab.cli runs (before that, Python's own KeyboardInterrupt).
     for wait_for_rows in (False, True):
         out = tmp_path / f"run{int(wait_for_rows)}"
+        # Ctrl-C as at a terminal, even when the suite runs as a background job (SIGINT ignored)
         proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", str(TINY), "--out", str(out), "--no-analysis"],
                                 cwd=ROOT, env={**os.environ, "LAB_JAX_CACHE": jax_cache},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 240
         if wait_for_rows:
             while not list((out / "rows").glob("*.jsonl")) and proc.poll() is None and time.monotonic() < deadline:
