@@ -121,8 +121,8 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: FPESu
             batch_of = draw
 
         def loss_of(masks):
-            def loss_fn(params, batch_key):
-                x_BxM, y_B = batch_of(batch_key, train_cfg.batch)
+            def loss_fn(params, batch):
+                x_BxM, y_B = batch
                 return weighted_bce(forward(params, masks, x_BxM), y_B, jnp.ones_like(y_B)) / train_cfg.batch
             return loss_fn
 
@@ -142,7 +142,8 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: FPESu
 
         def phase(params, masks, units, p, cfg):
             return train_loop(params, loss_fn=loss_of(masks), evaluate=evaluate_of(masks, units),
-                              data_key=jax.random.fold_in(data_key, p), learning_rate=hyper["lr"], cfg=cfg)
+                              data_key=jax.random.fold_in(data_key, p), learning_rate=hyper["lr"], cfg=cfg,
+                              sample=lambda key: batch_of(key, train_cfg.batch))
 
         def split(params, masks):
             params, masks = fpe_split.fpe(params, masks, split=arm, key=keys["split"], k_max=k_max, n_max=n_max,

@@ -72,9 +72,12 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: Memor
             c = ctx if shared else random_contexts(keys["contexts"], idx_B, n_max, d_in)
             return logits(params, q_NxI[idx_B], c, pos_TxD, ctx_mask, head_mask)
 
-        def loss_fn(params, batch_key):
+        def sample(batch_key):
+            """The step's examples, uniform over the member's first n_ex."""
             u_B = jax.random.uniform(batch_key, (train_cfg.batch,))
-            idx_B = jnp.minimum((u_B * n_ex.astype(jnp.float32)).astype(jnp.int32), n_ex - 1)
+            return jnp.minimum((u_B * n_ex.astype(jnp.float32)).astype(jnp.int32), n_ex - 1)
+
+        def loss_fn(params, idx_B):
             ce = optax.softmax_cross_entropy_with_integer_labels(batch_logits(params, idx_B), y_N[idx_B])
             return ce.mean()
 
@@ -88,7 +91,7 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: Memor
         return train_loop(
             params, loss_fn=loss_fn, evaluate=evaluate,
             data_key=data_key() if train_cfg.data == "task" else keys["data"],
-            learning_rate=schedule(hyper["lr"], train_cfg.steps), cfg=train_cfg,
+            learning_rate=schedule(hyper["lr"], train_cfg.steps), cfg=train_cfg, sample=sample,
         )
 
     return train
