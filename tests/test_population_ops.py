@@ -10,7 +10,8 @@ import pytest
 
 from benchmarks import harness as bench
 from lab import engine, experiment
-from lab.experiments.superposition.task import BooleanTask, sample_active, sample_inputs, sample_pairs, targets
+from lab.experiments.superposition.task import (BooleanTask, below_from_words, sample_active, sample_inputs, sample_pairs, targets,
+                                                uniform_from_words)
 from lab.experiments.superposition.scoring import Criterion
 from lab.experiments.superposition.mlp import matmul, shared_matmul
 from lab.experiments.superposition.member import SuperpositionMember
@@ -36,6 +37,19 @@ def test_sample_active_is_uniform_over_subsets():
     assert all(len(set(r)) == 2 for r in idx)
     counts = collections.Counter(tuple(sorted(r)) for r in idx)
     assert len(counts) == 10 and max(abs(c - 2000) for c in counts.values()) < 200  # ~4.7 sigma
+
+
+def test_integers_from_words_are_exact_multiply_shift():
+    """below_from_words(u, n) = floor(u·n / 2^32) exactly (checked in 64-bit integers), so each
+    value of [0, n) takes 2^32/n words up to one: uniform within 2^-32."""
+    rng = np.random.default_rng(0)
+    edges = np.array([0, 1, 2**16 - 1, 2**16, 2**31, 2**32 - 1], np.uint64)
+    words = np.concatenate([rng.integers(0, 2**32, 5000, dtype=np.uint64), edges])
+    for n in (1, 2, 3, 7, 61, 64, 1000, 65535):
+        got = np.asarray(below_from_words(jnp.asarray(words.astype(np.uint32)), n))
+        np.testing.assert_array_equal(got, (words * np.uint64(n)) >> np.uint64(32))
+    u = np.asarray(uniform_from_words(jnp.asarray(np.array([0, 2**32 - 1, 2**31], np.uint32))))
+    np.testing.assert_array_equal(u, [0.0, 1.0 - 2.0**-23, 0.5])
 
 
 @pytest.mark.parametrize("op", ["and", "or", "xor", "perm"])
@@ -84,3 +98,14 @@ def test_bench_ratios_and_summary_from_a_report():
               "device": {"platform": "cpu", "cpu": "c", "cores": 2, "count": 1, "kind": "cpu"}}
     text = bench.summary(report)
     assert "25.0% of peak" in text and "10.0x faster" in text and "skipped (x)" in text
+
+
+def test_padded_draws_are_prefixes_of_wider_ones():
+    """A member padded to a wider bucket draws the same first-layer columns and readout vectors as
+    at its own width (what lets widths and m' share a program)."""
+    from lab.experiments.superposition.mlp import columnwise_normal
+    from lab.experiments.superposition.train import readout_vectors
+
+    key = jax.random.key(7)
+    np.testing.assert_array_equal(columnwise_normal(key, (6, 3)), columnwise_normal(key, (6, 10))[:, :3])
+    np.testing.assert_array_equal(readout_vectors(key, 5, 4), readout_vectors(key, 5, 12)[:, :4])

@@ -154,7 +154,8 @@ def test_forced_inputs_put_a_features_inputs_in_each_class():
 
     task = BooleanTask(m=20, op="and", s=3)
     pairs = sample_pairs(jax.random.key(3), task, 10)
-    x, add_a, add_b, a, b = sp_train.forced_inputs(jax.random.key(4), task, pairs, jnp.int32(7), 3000)
+    words = jax.random.bits(jax.random.key(4), (sp_train.forced_words(task, 3000),), jnp.uint32)
+    x, add_a, add_b, a, b = sp_train.forced_inputs(words, task, pairs, jnp.int32(7), 3000)
     x_full = np.asarray(x + add_a[:, None] * jax.nn.one_hot(a, 20) + add_b[:, None] * jax.nn.one_hot(b, 20))
     xa, xb = x_full[np.arange(3000), np.asarray(a)], x_full[np.arange(3000), np.asarray(b)]
     assert set(np.unique(x_full)) <= {0.0, 1.0} and np.all(x_full.sum(1) <= 3)

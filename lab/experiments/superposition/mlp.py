@@ -2,7 +2,7 @@
 
 A model of width n is held in a bucket of width ``n_max >= n``: neurons j >= n are masked to zero,
 so they get no gradient and Adam leaves them untouched (zero gradient, zero moments, zero update).
-Initial weights are drawn neuron by neuron (column j of ``w_in`` from ``fold_in(key, j)``) and the
+Initial weights are drawn neuron by neuron (column j of ``w_in`` from (key, j): ``columnwise_normal``) and the
 readout starts at zero, so the first n neurons of a wide bucket are exactly the weights of the
 width-n model: training masked equals training at the exact width
 (tests/test_training.py::test_masked_training_matches_exact_width).
@@ -17,10 +17,11 @@ from jax.custom_batching import custom_vmap
 
 
 def columnwise_normal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax.Array:
-    """N(0, 1/fan_in) weights whose column j depends only on (key, j), shape (fan_in, n)."""
+    """N(0, 1/fan_in) weights whose column j depends only on (key, j), shape (fan_in, n): the
+    rows of one (n, fan_in) draw, a prefix of any wider one (JAX's threefry draws element i from
+    (key, i): jax_threefry_partitionable, the default)."""
     fan_in, n = shape
-    cols_NxD = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(key, j), (fan_in,), dtype))(jnp.arange(n))
-    return cols_NxD.T / jnp.sqrt(jnp.asarray(fan_in, dtype))
+    return jax.random.normal(key, (n, fan_in), dtype).T / jnp.sqrt(jnp.asarray(fan_in, dtype))
 
 
 class MaskedMLP(nn.Module):

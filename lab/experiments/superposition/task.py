@@ -92,21 +92,43 @@ def sample_pairs(key: jax.Array, task: BooleanTask, m_out_max: int) -> jax.Array
 
 
 def sample_inputs(key: jax.Array, task: BooleanTask, batch: int) -> jax.Array:
-    """Sparse Boolean inputs, shape (batch, m), float32 in {0, 1}."""
+    """Sparse Boolean inputs, shape (batch, m), float32 in {0, 1}: one random draw of
+    ``input_words(task)`` words per input (see ``inputs_from_words``)."""
+    return inputs_from_words(jax.random.bits(key, (input_words(task), batch), jnp.uint32), task)
+
+
+def input_words(task: BooleanTask) -> int:
+    """Random 32-bit words one input of ``task`` takes: s (exactly-s) or m (Bernoulli)."""
+    return task.s if task.s is not None else task.m
+
+
+def inputs_from_words(words_WxB: jax.Array, task: BooleanTask) -> jax.Array:
+    """Inputs (batch, m) from uniform 32-bit words (input_words(task), batch).
+
+    A caller that needs several random arrays per training step draws all their words at once
+    and slices them: on a CPU each random draw compiles to a dozen kernels, most of a small
+    program's compile time, and costs a key split besides.
+    """
     if task.s is None:
-        return (jax.random.uniform(key, (batch, task.m)) < task.p).astype(jnp.float32)
-    idx_BxS = sample_active(key, task.m, task.s, batch)
+        return (uniform_from_words(words_WxB.T) < task.p).astype(jnp.float32)
+    idx_BxS = active_from_words(words_WxB, task.m)
     return (idx_BxS[:, :, None] == jnp.arange(task.m)).any(axis=1).astype(jnp.float32)
 
 
 def sample_active(key: jax.Array, m: int, s: int, batch: int) -> jax.Array:
-    """Indices of s distinct active features out of m, uniform over s-subsets, shape (batch, s).
+    """Indices of s distinct active features out of m, uniform over s-subsets, shape (batch, s)."""
+    return active_from_words(jax.random.bits(key, (s, batch), jnp.uint32), m)
+
+
+def active_from_words(words_SxB: jax.Array, m: int) -> jax.Array:
+    """Indices of s distinct active features out of m from s uniform words per input, (batch, s).
 
     Draw r_j uniform in [0, m - j) and take the r_j-th feature not chosen yet: s·batch random
-    integers instead of m·batch uniforms and a top-k (which made sampling, not the network, the
+    words instead of m·batch uniforms and a top-k (which made sampling, not the network, the
     cost of a training step).
     """
-    r_SxB = jax.random.randint(key, (s, batch), 0, m - jnp.arange(s)[:, None])
+    s = words_SxB.shape[0]
+    r_SxB = below_from_words(words_SxB, m - jnp.arange(s)[:, None])
     chosen: list[jax.Array] = []
     for j in range(s):
         idx_B = r_SxB[j]
@@ -116,6 +138,22 @@ def sample_active(key: jax.Array, m: int, s: int, batch: int) -> jax.Array:
                 idx_B = idx_B + (idx_B >= c_B).astype(idx_B.dtype)
         chosen.append(idx_B)
     return jnp.stack(chosen, axis=1)
+
+
+def below_from_words(words: jax.Array, n) -> jax.Array:
+    """Integers floor(u · n / 2^32) in [0, n) from uniform 32-bit words u, int32; n < 2^16.
+
+    Lemire's multiply-shift, exact in 32-bit arithmetic (u = hi·2^16 + lo): each value's
+    probability is within 2^-32 of 1/n, far below any sampling noise here.
+    """
+    n = jnp.asarray(n, jnp.uint32)
+    hi, lo = words >> 16, words & jnp.uint32(0xFFFF)
+    return ((hi * n + ((lo * n) >> 16)) >> 16).astype(jnp.int32)
+
+
+def uniform_from_words(words: jax.Array) -> jax.Array:
+    """Uniform floats in [0, 1) from 32-bit words (their top 23 bits as the mantissa, as jax.random does)."""
+    return jax.lax.bitcast_convert_type((words >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
 
 
 def apply_op(op: str, xa: jax.Array, xb: jax.Array) -> jax.Array:

@@ -15,7 +15,8 @@ from lab import experiment
 from lab.experiments.superposition.criterion import Criterion
 from lab.experiments.superposition.mlp import MaskedMLP, forward, matmul, shared_matmul, width_mask
 from lab.experiments.superposition.scoring import class_probs, feature_scores, success
-from lab.experiments.superposition.task import BooleanTask, feature_embedding, local_assignments, sample_inputs, sample_pairs, targets
+from lab.experiments.superposition.task import (BooleanTask, below_from_words, feature_embedding, input_words, inputs_from_words,
+                                                local_assignments, sample_pairs, targets, uniform_from_words)
 from lab.losses import weighted_bce
 from lab.training import TrainConfig, train_loop
 
@@ -37,16 +38,20 @@ def class_weights(task: BooleanTask) -> tuple[float, float]:
 def readout_vectors(key: jax.Array, d_out: int, k_max: int) -> jax.Array:
     """Random unit vectors v_j in R^d_out reading output feature j, shape (d_out, k_max).
 
-    Column j depends only on (key, j), so members of different m' padded to k_max share them.
+    Column j depends only on (key, j), so members of different m' padded to k_max share them:
+    JAX's threefry draws element i of an array from (key, i) (jax_threefry_partitionable, the
+    default), so the rows of a (k_max, d_out) draw are a prefix of any larger one.
     """
-    cols_KxO = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(key, j), (d_out,)))(jnp.arange(k_max))
+    cols_KxO = jax.random.normal(key, (k_max, d_out))
     return (cols_KxO / jnp.linalg.norm(cols_KxO, axis=1, keepdims=True)).T
 
 
+STREAMS = ("task", "init", "data", "eval", "embed", "readout")
+
+
 def member_keys(root: jax.Array) -> dict[str, jax.Array]:
-    """Independent streams of one member's root key."""
-    names = ("task", "init", "data", "eval", "embed", "readout")
-    return {name: jax.random.fold_in(root, i) for i, name in enumerate(names)}
+    """Independent streams of one member's root key (one split: one random draw to compile)."""
+    return dict(zip(STREAMS, jax.random.split(root, len(STREAMS))))
 
 
 def data_key(task: BooleanTask) -> jax.Array:
@@ -58,21 +63,21 @@ def data_key(task: BooleanTask) -> jax.Array:
     return jax.random.key(experiment.stable_hash(f"superposition-data:{task!r}"))
 
 
-def forced_inputs(key: jax.Array, task: BooleanTask, pairs_Kx2: jax.Array, m_out: jax.Array, batch: int):
+def forced_inputs(words: jax.Array, task: BooleanTask, pairs_Kx2: jax.Array, m_out: jax.Array, batch: int):
     """Training inputs in which a random feature's own inputs are forced to a class.
 
     Each sample picks a class (both on, only a, only b, with equal odds) and a feature j < m_out;
     its background holds s - c other active inputs when c are forced on (up to collisions with
     the forced ones). Returns (background (F, m), add_a (F,), add_b (F,), a (F,), b (F,)): the
-    input is background + add_a·e_a + add_b·e_b. The background, classes and uniforms come from
-    ``key`` alone, so under a shared data stream the population shares them; only the chosen
-    feature's inputs are per member.
+    input is background + add_a·e_a + add_b·e_b. Everything comes from ``words``, the
+    ``forced_words(task, batch)`` uniform 32-bit words of the step, so under a shared data stream
+    the population shares the background and classes; only the chosen feature's inputs are per member.
     """
-    k_cls, k_feat, k1, k2 = jax.random.split(key, 4)
-    cls_F = jax.random.randint(k_cls, (batch,), 0, 3)  # 0: both on, 1: only a, 2: only b
-    u_F = jax.random.uniform(k_feat, (batch,))
-    x1_FxM = background_inputs(k1, task, batch, 1)
-    x2_FxM = background_inputs(k2, task, batch, 2)
+    w1, w2 = (input_words(rest) if rest else 0 for rest in (_background_task(task, 1), _background_task(task, 2)))
+    cls_F = below_from_words(words[:batch], 3)  # 0: both on, 1: only a, 2: only b
+    u_F = uniform_from_words(words[batch:2 * batch])
+    x1_FxM = background_inputs(words[2 * batch:(2 + w1) * batch].reshape(w1, batch), task, 1)
+    x2_FxM = background_inputs(words[(2 + w1) * batch:].reshape(w2, batch), task, 2)
     x_FxM = jnp.where((cls_F == 0)[:, None], x2_FxM, x1_FxM)
     j_F = jnp.minimum((u_F * m_out.astype(jnp.float32)).astype(jnp.int32), m_out - 1)
     a_F, b_F = pairs_Kx2[j_F, 0], pairs_Kx2[j_F, 1]
@@ -83,12 +88,26 @@ def forced_inputs(key: jax.Array, task: BooleanTask, pairs_Kx2: jax.Array, m_out
     return x_FxM, add_a_F, add_b_F, a_F, b_F
 
 
-def background_inputs(key: jax.Array, task: BooleanTask, batch: int, n_forced: int) -> jax.Array:
-    """Exactly-(s - n_forced) inputs, shape (batch, m) (all zeros when none are left)."""
-    s_rest = task.s - n_forced
-    if s_rest <= 0:
-        return jnp.zeros((batch, task.m))
-    return sample_inputs(key, BooleanTask(m=task.m, op=task.op, s=s_rest, d=task.d), batch)
+def forced_words(task: BooleanTask, batch: int) -> int:
+    """Random 32-bit words ``forced_inputs`` takes for ``batch`` inputs."""
+    rests = (_background_task(task, 1), _background_task(task, 2))
+    return batch * (2 + sum(input_words(r) for r in rests if r is not None))
+
+
+def _background_task(task: BooleanTask, n_forced: int) -> BooleanTask | None:
+    """The task of the other inputs when ``n_forced`` are forced on (None: no others)."""
+    if task.s is None:
+        return task
+    return BooleanTask(m=task.m, op=task.op, s=task.s - n_forced, d=task.d) if task.s > n_forced else None
+
+
+def background_inputs(words_WxF: jax.Array, task: BooleanTask, n_forced: int) -> jax.Array:
+    """Exactly-(s - n_forced) inputs (Bernoulli inputs: independent of the forced ones), shape
+    (F, m), from their words; all zeros when none are left."""
+    rest = _background_task(task, n_forced)
+    if rest is None:
+        return jnp.zeros((words_WxF.shape[1], task.m))
+    return inputs_from_words(words_WxF, rest)
 
 
 def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion):
@@ -140,10 +159,15 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Cri
 
         n_forced = int(round(train_cfg.batch * static.get("oversample", 0.0)))
 
+        n_natural = train_cfg.batch - n_forced
+        words_natural = input_words(task) * n_natural
+
         def sample(batch_key):
-            """The step's batch: natural inputs and the forced-class inputs (see forced_inputs)."""
-            natural = sample_inputs(batch_key, task, train_cfg.batch - n_forced) if n_forced < train_cfg.batch else None
-            forced = forced_inputs(jax.random.fold_in(batch_key, 1), task, pairs_Kx2, hyper["m_out"], n_forced) if n_forced else None
+            """The step's batch: natural inputs and the forced-class inputs (see forced_inputs),
+            from one random draw (one threefry per step: its kernels are most of a CPU compile)."""
+            words = jax.random.bits(batch_key, (words_natural + forced_words(task, n_forced),), jnp.uint32)
+            natural = inputs_from_words(words[:words_natural].reshape(-1, n_natural), task) if n_natural else None
+            forced = forced_inputs(words[words_natural:], task, pairs_Kx2, hyper["m_out"], n_forced) if n_forced else None
             return natural, forced
 
         def natural_loss(params, x_BxM, w_in_MxN):
