@@ -115,7 +115,11 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
         if lanes > per_dev:
             per_device = jax.tree.map(
                 lambda a: jnp.concatenate([a, jnp.repeat(a[:, -1:], lanes - per_dev, axis=1)], axis=1), per_device)
-        out = jax.vmap(lambda kh: jax.lax.map(lambda a: member(*a), kh, batch_size=g))(per_device)
+        groups = lambda kh: jax.lax.map(lambda a: member(*a), kh, batch_size=g)  # noqa: E731
+        if n_devices == 1:  # no vmap over one device: batching the nested scans again costs a second trace
+            out = jax.tree.map(lambda a: a[None], groups(jax.tree.map(lambda a: a[0], per_device)))
+        else:
+            out = jax.vmap(groups)(per_device)
         return jax.tree.map(lambda a: a[:, :per_dev].reshape(p, *a.shape[2:]), out)
 
     options = CPU_COMPILER_OPTIONS if jax.local_devices()[0].platform == "cpu" else None
