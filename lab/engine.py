@@ -92,6 +92,9 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
     it can change a member's last float bits (see lab.sweep). When it does not divide a device's
     members, the last group is filled with repeats of the last member (their results are dropped),
     so that ``lax.map`` runs whole groups only: one copy of the training in the program.
+    With several devices the groups of each run under a vmap over the device axis; with one, the
+    program is the ``lax.map`` alone (a scan batched over a size-1 axis ran the quick
+    superposition sweep's grouped buckets 1.6x slower: benchmarks/README.md).
     """
     exp = experiment.get(kind)
     train = exp.make_train(dict(shape), train_cfg, success)
@@ -116,7 +119,7 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
             per_device = jax.tree.map(
                 lambda a: jnp.concatenate([a, jnp.repeat(a[:, -1:], lanes - per_dev, axis=1)], axis=1), per_device)
         groups = lambda kh: jax.lax.map(lambda a: member(*a), kh, batch_size=g)  # noqa: E731
-        if n_devices == 1:  # no vmap over one device: batching the nested scans again costs a second trace
+        if n_devices == 1:  # no vmap over a single device (see the docstring)
             out = jax.tree.map(lambda a: a[None], groups(jax.tree.map(lambda a: a[0], per_device)))
         else:
             out = jax.vmap(groups)(per_device)
