@@ -31,14 +31,13 @@ of its m' features is computed.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lab.experiments.superposition.task import BooleanTask, apply_op, sample_inputs
+from lab.experiments.superposition.task import BooleanTask, apply_op, background_task, sample_inputs
 from lab.experiments.superposition.criterion import Criterion, scored_exactly
 from lab.experiments.superposition.mlp import width_mask
 
@@ -217,14 +216,8 @@ def feature_error_rates(params: dict, n_active: jax.Array, pairs_Kx2: jax.Array,
 
 
 def background(key: jax.Array, task: BooleanTask, samples: int, n_forced: int) -> jax.Array:
-    """Inputs around a feature whose own inputs hold ``n_forced`` ones, shape (samples, m).
-
-    Bernoulli inputs are independent of the forced ones; exactly-s inputs keep s - n_forced others
-    (samples that hold the feature's own inputs are excluded by ``sampled_rates``).
-    """
-    if task.s is None:
-        return sample_inputs(key, task, samples)
-    s_rest = max(task.s - n_forced, 0)
-    if s_rest == 0:
-        return jnp.zeros((samples, task.m))
-    return sample_inputs(key, dataclasses.replace(task, s=s_rest), samples)
+    """Inputs around a feature whose own inputs hold ``n_forced`` ones, shape (samples, m)
+    (``task.background_task``; samples that hold the feature's own inputs are excluded by
+    ``sampled_rates``)."""
+    rest = background_task(task, n_forced)
+    return jnp.zeros((samples, task.m)) if rest is None else sample_inputs(key, rest, samples)

@@ -18,6 +18,7 @@ permutation). That is what lets members of different m' share one program.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
@@ -100,6 +101,15 @@ def sample_inputs(key: jax.Array, task: BooleanTask, batch: int) -> jax.Array:
 def input_words(task: BooleanTask) -> int:
     """Random 32-bit words one input of ``task`` takes: s (exactly-s) or m (Bernoulli)."""
     return task.s if task.s is not None else task.m
+
+
+def background_task(task: BooleanTask, n_forced: int) -> BooleanTask | None:
+    """The task of the other inputs when ``n_forced`` of a feature's own inputs are forced on:
+    exactly-s inputs keep s - n_forced others (None: none left); Bernoulli inputs are independent
+    of the forced ones (the task itself)."""
+    if task.s is None:
+        return task
+    return dataclasses.replace(task, s=task.s - n_forced) if task.s > n_forced else None
 
 
 def inputs_from_words(words_WxB: jax.Array, task: BooleanTask) -> jax.Array:

@@ -15,8 +15,8 @@ from lab import experiment
 from lab.experiments.superposition.criterion import Criterion
 from lab.experiments.superposition.mlp import MaskedMLP, forward, matmul, shared_matmul, width_mask
 from lab.experiments.superposition.scoring import class_probs, feature_scores, success
-from lab.experiments.superposition.task import (BooleanTask, below_from_words, feature_embedding, input_words, inputs_from_words,
-                                                local_assignments, sample_pairs, targets, uniform_from_words)
+from lab.experiments.superposition.task import (BooleanTask, background_task, below_from_words, feature_embedding, input_words,
+                                                inputs_from_words, local_assignments, sample_pairs, targets, uniform_from_words)
 from lab.losses import weighted_bce
 from lab.training import TrainConfig, train_loop
 
@@ -73,7 +73,7 @@ def forced_inputs(words: jax.Array, task: BooleanTask, pairs_Kx2: jax.Array, m_o
     ``forced_words(task, batch)`` uniform 32-bit words of the step, so under a shared data stream
     the population shares the background and classes; only the chosen feature's inputs are per member.
     """
-    w1, w2 = (input_words(rest) if rest else 0 for rest in (_background_task(task, 1), _background_task(task, 2)))
+    w1, w2 = background_words(task)
     cls_F = below_from_words(words[:batch], 3)  # 0: both on, 1: only a, 2: only b
     u_F = uniform_from_words(words[batch:2 * batch])
     x1_FxM = background_inputs(words[2 * batch:(2 + w1) * batch].reshape(w1, batch), task, 1)
@@ -88,26 +88,22 @@ def forced_inputs(words: jax.Array, task: BooleanTask, pairs_Kx2: jax.Array, m_o
     return x_FxM, add_a_F, add_b_F, a_F, b_F
 
 
+def background_words(task: BooleanTask) -> tuple[int, int]:
+    """Words per input of the backgrounds with one and with two inputs forced on."""
+    rests = (background_task(task, 1), background_task(task, 2))
+    return tuple(0 if r is None else input_words(r) for r in rests)
+
+
 def forced_words(task: BooleanTask, batch: int) -> int:
-    """Random 32-bit words ``forced_inputs`` takes for ``batch`` inputs."""
-    rests = (_background_task(task, 1), _background_task(task, 2))
-    return batch * (2 + sum(input_words(r) for r in rests if r is not None))
-
-
-def _background_task(task: BooleanTask, n_forced: int) -> BooleanTask | None:
-    """The task of the other inputs when ``n_forced`` are forced on (None: no others)."""
-    if task.s is None:
-        return task
-    return BooleanTask(m=task.m, op=task.op, s=task.s - n_forced, d=task.d) if task.s > n_forced else None
+    """Random 32-bit words ``forced_inputs`` takes for ``batch`` inputs: class, feature, backgrounds."""
+    return batch * (2 + sum(background_words(task)))
 
 
 def background_inputs(words_WxF: jax.Array, task: BooleanTask, n_forced: int) -> jax.Array:
-    """Exactly-(s - n_forced) inputs (Bernoulli inputs: independent of the forced ones), shape
-    (F, m), from their words; all zeros when none are left."""
-    rest = _background_task(task, n_forced)
-    if rest is None:
-        return jnp.zeros((words_WxF.shape[1], task.m))
-    return inputs_from_words(words_WxF, rest)
+    """The background (F, m) with ``n_forced`` inputs forced on (``task.background_task``), from
+    its words; all zeros when no other input is left."""
+    rest = background_task(task, n_forced)
+    return jnp.zeros((words_WxF.shape[1], task.m)) if rest is None else inputs_from_words(words_WxF, rest)
 
 
 def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion):
