@@ -146,9 +146,19 @@ def hyper_arrays(exp: experiment.Experiment, members: list) -> dict[str, jax.Arr
     return {field: jnp.asarray([getattr(m, field) for m in members], dtype) for field, dtype in hyper_dtypes(exp).items()}
 
 
-def compile_population(kind: str, shape, train_cfg: TrainConfig, success: Any, population: int, keep_params: bool = False):
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=32)
+def compile_population(kind: str, shape: tuple, train_cfg: TrainConfig, success: Any, population: int, keep_params: bool = False):
     """The population program of one bucket compiled ahead of time for ``population`` members (no
-    arrays needed: it is lowered from their shapes). Returns (compiled, sharding)."""
+    arrays needed: it is lowered from their shapes). Returns (compiled, sharding). Kept in memory
+    for the process's later sweeps (e.g. a sweep run again, resumed, or run by a test)."""
     exp = experiment.get(kind)
     n_dev = len(jax.local_devices())
     program, sharding = population_program(kind, tuple(shape), train_cfg, success, n_dev, keep_params=keep_params)
@@ -166,16 +176,17 @@ class Compiler:
     the GIL, so a worker compiles the next buckets while the caller's thread trains the current
     one. ``workers = 0`` compiles each program when it is needed (no thread).
 
-    Default: one worker on an accelerator, whose host CPU idles while it trains; none on a CPU,
-    where training already uses every core (on the 2-core benchmark machine compiling ahead made
-    the quick attention sweep slower, 100 s against 79 s: benchmarks/README.md). ``$LAB_COMPILE_AHEAD``
-    = 1 or 0 overrides it.
+    Default: one worker, except on a CPU with a single usable core, where compiling would only
+    take turns with training. On a CPU training leaves part of the cores idle (a quick sweep's
+    programs keep about 1.5 of 2 busy) and so does compiling; on the 2-core benchmark machine
+    compiling ahead made the quick sweeps 10-20% faster cold (benchmarks/README.md).
+    ``$LAB_COMPILE_AHEAD`` = 1 or 0 overrides it.
     """
 
     def __init__(self, workers: int | None = None):
         if workers is None:
             forced = os.environ.get("LAB_COMPILE_AHEAD")
-            workers = int(forced != "0") if forced is not None else int(jax.local_devices()[0].platform != "cpu")
+            workers = int(forced != "0") if forced is not None else int(jax.local_devices()[0].platform != "cpu" or usable_cores() > 1)
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="lab-compile") if workers else None
         self._futures: dict[tuple, concurrent.futures.Future] = {}
         self._lock = threading.Lock()

@@ -4,7 +4,9 @@ Members that differ in a static field never share a program. Within a static gro
 padded axis (e.g. width n) is split at value edges chosen by dynamic programming: the fewest
 buckets (at most ``max_buckets_per_axis``) whose padding waste is at most ``max_waste``; each part
 is then split the same way along the next padded axis (e.g. m'), so relative grids such as
-m' = f·n stay tight. A bucket takes each axis's maximum over its members. Waste is measured with the
+m' = f·n stay tight. With ``[run] min_program_share`` a bucket doing less than that share of the
+sweep's padded work joins its neighbour along the last axis (``merge_small_cells``): each program
+costs a compile, which on a CPU can exceed a small bucket's training. A bucket takes each axis's maximum over its members. Waste is measured with the
 kind's cost model: 1 - Σ cost(member) / Σ cost(bucket shape).
 
 A bucket's members run in chunks of equal size (one compiled program per bucket; the last chunk is
@@ -94,10 +96,18 @@ def make_plan(
     for m in members:
         groups.setdefault(tuple((f, getattr(m, f)) for f in exp.static_fields()), []).append(m)
 
-    buckets, used, padded_cost = [], 0.0, 0.0
+    split = {}
     for static, group in groups.items():
         cost = lambda values, static=static: exp.cost({**dict(static), **values})  # noqa: E731
-        cells = _split_cells(group, exp.padded, cost, spec.run.max_waste, spec.run.max_buckets_per_axis)
+        split[static] = (cost, _split_cells(group, exp.padded, cost, spec.run.max_waste, spec.run.max_buckets_per_axis))
+    if spec.run.min_program_share > 0:
+        total = sum(_cell_work(cost, exp.padded, maxima, cell) for cost, cells in split.values() for maxima, cell in cells.items())
+        split = {static: (cost, merge_small_cells(cells, lambda key, cell, cost=cost: _cell_work(cost, exp.padded, key, cell),
+                                                  spec.run.min_program_share * total))
+                 for static, (cost, cells) in split.items()}
+
+    buckets, used, padded_cost = [], 0.0, 0.0
+    for static, (cost, cells) in split.items():
         for maxima, cell in sorted(cells.items()):
             cell = [m for m in cell if select is None or select(m)]
             if not cell:
@@ -176,6 +186,33 @@ def _split_cells(group: list, axes: tuple[str, ...], cost, max_waste: float, max
         for sub, members in _split_cells(part, rest, cost, max_waste, max_buckets, {**fixed, axis: edge}).items():
             cells[(edge,) + sub] = members
     return cells
+
+
+def _cell_work(cost, axes: tuple[str, ...], maxima: tuple, cell: list) -> float:
+    """Padded work of a cell: its members times the cost of its bucket shape."""
+    return len(cell) * cost(dict(zip(axes, maxima)))
+
+
+def merge_small_cells(cells: dict[tuple, list], work: Callable[[tuple, list], float], threshold: float) -> dict[tuple, list]:
+    """Merge each cell whose padded work is below ``threshold`` into the next cell up along the
+    last padded axis (same edges on the others), smallest first, when the merge adds at most
+    ``threshold`` of padded work. A program costs a compile whatever its size: on a CPU a quick
+    sweep's smallest buckets train in less time than their programs take to compile."""
+    cells = dict(cells)
+    while True:
+        for key in sorted(cells, key=lambda k: (work(k, cells[k]), k)):
+            if work(key, cells[key]) >= threshold:
+                return cells
+            up = sorted(k for k in cells if k[:-1] == key[:-1] and k[-1] > key[-1])
+            if not up:
+                continue
+            merged = cells[up[0]] + cells[key]
+            if work(up[0], merged) - work(up[0], cells[up[0]]) - work(key, cells[key]) <= threshold:
+                del cells[key]
+                cells[up[0]] = merged
+                break
+        else:
+            return cells
 
 
 def _edge_of(value, edges: list):
@@ -266,4 +303,4 @@ def describe(plan: Plan, spec: Spec) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Bucket", "Plan", "make_plan", "split_axis", "chunk_size", "describe"]
+__all__ = ["Bucket", "Plan", "make_plan", "split_axis", "merge_small_cells", "chunk_size", "describe"]

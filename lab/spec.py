@@ -26,6 +26,7 @@ the success criterion::
                                     # float bits (lab.sweep), so a run resumes only with the same
     max_waste = 0.15                # padding waste the bucket split aims below
     max_buckets_per_axis = 4
+    min_program_share = 0.0         # merge buckets doing less than this share of the sweep's work
     chunk = 0                       # members per program call; 0 = as many as fit in memory
     memory_fraction = 0.4
     keep_params = false             # also store each member's trained parameters (RUN_DIR/params)
@@ -77,6 +78,9 @@ class RunOptions:
 
     max_waste: float = 0.15  # padding waste a bucket split should bring below
     max_buckets_per_axis: int = 4  # at most this many buckets along each padded axis
+    # a bucket with less than this share of the sweep's padded work joins its neighbour along the
+    # last padded axis (when that adds at most this share): a program must earn its compile (lab.plan)
+    min_program_share: float = 0.0
     chunk: int = 0  # members per program call; 0 = as many as fit in memory (see lab.plan)
     memory_fraction: float = 0.4  # share of device (or host) memory a chunk may use
     keep_params: bool = False  # store each member's trained parameters next to its row (lab.store.write_params)
@@ -86,6 +90,8 @@ class RunOptions:
             raise ValueError(f"max_waste must be in [0, 1), got {self.max_waste}")
         if self.max_buckets_per_axis < 1:
             raise ValueError(f"max_buckets_per_axis must be positive, got {self.max_buckets_per_axis}")
+        if not 0 <= self.min_program_share < 1:
+            raise ValueError(f"min_program_share must be in [0, 1), got {self.min_program_share}")
         if self.chunk < 0:
             raise ValueError(f"chunk must be >= 0, got {self.chunk}")
         if not 0 < self.memory_fraction <= 1:

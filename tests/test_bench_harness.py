@@ -14,7 +14,7 @@ def test_ratios_and_summary_cover_before_sweeps_and_scaling(tmp_path):
                                         "before": {"model_steps_per_s": 100.0}}},
            "peers": {"attention": {"torch_loop": {"model_steps_per_s": 50.0}}},
            "sweep": {"superposition-quick": {"members": 40, "steps": 3000, "programs": 8, "chunks": 8, "wall_s": 50.0,
-                                             "compile_s": 10.0, "compile_share": 0.2}},
+                                             "compiled_wall_s": 40.0, "compile_s": 10.0, "compile_share": 0.2}},
            "scaling": {"population": [row(64, 32, 0.01), row(256, 32, 0.04)], "width": [row(256, 16, 0.1), row(16, 64, 0.05)],
                        "width_step_flops": 6.4e9}}
     rat = bench.ratios(res)
@@ -26,7 +26,7 @@ def test_ratios_and_summary_cover_before_sweeps_and_scaling(tmp_path):
               "device": {"platform": "cpu", "cpu": "c", "cores": 2, "count": 1, "kind": "cpu"},
               "load_before": [1.0, 1.0, 1.0], "load_after": [2.0, 2.0, 2.0]}
     text = bench.summary(report)
-    assert "5.0x the previous attention trainer" in text and "20% compiling" in text and "n=64 (P=16)" in text
+    assert "5.0x the previous attention trainer" in text and "compiling added 20%" in text and "n=64 (P=16)" in text
     pytest.importorskip("matplotlib")
     assert bench.plot_scaling(res["scaling"], tmp_path / "s.png").stat().st_size > 0
 

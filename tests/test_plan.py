@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.plan import MIN_LANES, chunk_size, describe, make_plan, split_axis
+from lab.plan import MIN_LANES, chunk_size, describe, make_plan, merge_small_cells, split_axis
 from lab.spec import RunOptions, load_spec
 
 QUICK = Path(__file__).parent / "specs" / "grid.toml"  # a fixed grid (the shipped quick sweep gets tuned)
@@ -85,6 +85,36 @@ def test_waste_target_trades_programs_for_padding():
     loose = make_plan(dataclasses.replace(spec, run=RunOptions(max_waste=0.9, max_buckets_per_axis=1)), memory_bytes=GIB)
     assert exact.waste == 0.0 and exact.n_programs == 20  # every (n, m') its own program
     assert loose.n_programs == 1 and loose.waste > 0.5
+
+
+def test_small_cells_join_their_upper_neighbour_along_the_last_axis():
+    # cells keyed by (n edge, m' edge); work = members x m' edge
+    cells = {(8, 2): ["a"], (8, 4): ["b", "c"], (16, 2): ["d"], (16, 64): ["e"]}
+    work = lambda key, cell: len(cell) * key[-1]  # noqa: E731
+    merged = merge_small_cells(cells, work, threshold=5.0)
+    # (8, 2) (work 2) joins (8, 4): adds 4 - 2 = 2 <= 5; (16, 2) would add 62 > 5 and stays
+    assert merged == {(8, 4): ["b", "c", "a"], (16, 2): ["d"], (16, 64): ["e"]}
+    assert merge_small_cells(cells, work, threshold=0.0) == cells  # nothing is below no threshold
+    # never across the first axis: (8, 4) has no neighbour above it at n = 8
+    assert merge_small_cells({(8, 4): ["b"], (16, 8): ["e"]}, work, threshold=100.0) == {(8, 4): ["b"], (16, 8): ["e"]}
+
+
+def test_min_program_share_merges_buckets_below_it():
+    spec = load_spec(QUICK)
+    base = make_plan(spec, memory_bytes=GIB)
+    share = dataclasses.replace(spec, run=dataclasses.replace(spec.run, min_program_share=0.1))
+    plan = make_plan(share, memory_bytes=GIB)
+    assert plan.n_programs < base.n_programs
+    assert sorted(map(repr, (m for b in plan.buckets for m in b.members))) == sorted(map(repr, spec.members()))
+    exp = spec.experiment
+    total = sum(exp.cost(b.shape_dict) * len(b.members) for b in base.buckets)
+    for low, up in itertools.permutations(plan.buckets, 2):  # what is left could not merge within the share
+        if low.shape_dict["n"] == up.shape_dict["n"] and low.shape_dict["m_out"] < up.shape_dict["m_out"]:
+            own = exp.cost(low.shape_dict) * len(low.members)
+            added = exp.cost(up.shape_dict) * len(low.members) - own
+            assert own >= 0.1 * total or added > 0.1 * total
+    for bucket in plan.buckets:
+        assert all(getattr(m, a) <= bucket.shape_dict[a] for m in bucket.members for a in exp.padded)
 
 
 def test_select_keeps_bucket_shapes():
