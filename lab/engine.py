@@ -187,6 +187,7 @@ class Compiler:
         if workers is None:
             forced = os.environ.get("LAB_COMPILE_AHEAD")
             workers = int(forced != "0") if forced is not None else int(jax.local_devices()[0].platform != "cpu" or usable_cores() > 1)
+        self.workers = workers
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="lab-compile") if workers else None
         self._futures: dict[tuple, concurrent.futures.Future] = {}
         self._lock = threading.Lock()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import experiment, store
+from lab import engine, experiment, store
 from lab.progress import Progress
 from lab.sweep import member_row, run_sweep
 from lab.spec import load_spec
@@ -85,14 +85,29 @@ def test_uninterrupted_run_writes_one_full_row_per_member(reference):
 
 
 def test_compiling_ahead_in_a_thread_changes_no_result(tmp_path, reference, monkeypatch):
-    """engine.Compiler (on by default on accelerators) compiles programs in a background thread: the
-    rows are the same, bit for bit, and a split into several buckets runs them all."""
-    monkeypatch.setenv("LAB_COMPILE_AHEAD", "1")
-    result = run_sweep(TINY, tmp_path / "ahead", progress=False)
-    assert result.complete and by_id(store.load_rows(tmp_path / "ahead")) == by_id(reference[1])
+    """engine.Compiler compiles programs in a background thread (by default, except on a one-core
+    CPU) or in line: the rows are the same, bit for bit, and a split into several buckets runs them all."""
+    for ahead in ("1", "0"):
+        engine.compile_population.cache_clear()  # compiled afresh, in the thread or in line
+        monkeypatch.setenv("LAB_COMPILE_AHEAD", ahead)
+        result = run_sweep(TINY, tmp_path / f"ahead{ahead}", progress=False)
+        assert result.complete and by_id(store.load_rows(tmp_path / f"ahead{ahead}")) == by_id(reference[1])
     two = variant(tmp_path, "two", max_waste="max_waste = 0.0")
     split = run_sweep(two, tmp_path / "two", progress=False)
     assert split.complete and split.plan.n_programs > 1 and len(store.load_rows(tmp_path / "two")) == 8
+
+
+def test_programs_compile_ahead_unless_one_cpu_core(monkeypatch):
+    monkeypatch.delenv("LAB_COMPILE_AHEAD", raising=False)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 1)
+    with engine.Compiler() as one_core:
+        assert one_core.workers == 0
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    with engine.Compiler() as two_cores:
+        assert two_cores.workers == 1
+    monkeypatch.setenv("LAB_COMPILE_AHEAD", "0")
+    with engine.Compiler() as forced:
+        assert forced.workers == 0
 
 
 def test_resumed_run_trains_only_missing_members_and_equals_uninterrupted(tmp_path, reference):
