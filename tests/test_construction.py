@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab.experiments.superposition import construct, search, theory
+from lab.experiments.superposition import search, theory
 from lab.experiments.superposition import construction as C
 from lab.experiments.superposition.task import BooleanTask, sample_pairs
 from lab.experiments.superposition.scoring import Criterion, feature_error_rates

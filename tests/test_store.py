@@ -2,7 +2,6 @@
 is loaded once, and rows load into pandas in one call."""
 
 import json
-import os
 import sys
 from pathlib import Path
 

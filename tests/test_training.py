@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lab import engine, experiment
+from lab import engine
 from lab.experiments import superposition
 from lab.experiments.superposition import baseline
 from lab.experiments.superposition import train as sp_train
