@@ -75,3 +75,16 @@ def test_export_frame(tmp_path, suffix):
     assert list(back["id"]) == ["a", "b", "c"] and list(back["n"]) == [3, 3, 6]
     if suffix == ".parquet":
         assert list(back.loc[0, "loss"]) == [0.5, 0.25]  # list columns survive as lists
+
+
+def test_a_legend_or_a_note_when_nothing_is_labelled(tmp_path):
+    from lab.plots import style
+
+    fig, axes = style.figure(ncols=2)
+    labelled, empty = axes[0]
+    labelled.plot([1, 2], [1, 2], label="measured")
+    style.legend(labelled, loc="upper left")
+    style.legend(empty, "no measured capacity")
+    assert labelled.get_legend() is not None and not labelled.texts
+    assert empty.get_legend() is None and [t.get_text() for t in empty.texts] == ["no measured capacity"]
+    style.save(fig, tmp_path, "legend")

@@ -1,6 +1,5 @@
 """Construction overlays: measured at the run's own task and criterion, cached per run."""
 
-
 import dataclasses
 
 from lab import experiment, overlays, store

@@ -1,4 +1,4 @@
-"""Shared plotting helpers: the Agg backend, one look, PNG+PDF saving, censored markers."""
+"""Shared plotting helpers: the Agg backend, one look, PNG+PDF saving, legends, censored markers."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
             fig.savefig(p, bbox_inches="tight", metadata=METADATA[p.suffix])
     plt.close(fig)
     return paths
+
+
+def legend(ax, empty: str = "nothing measured", **kw) -> None:
+    """The axes' legend, or, when nothing on them carries a label (a run with no measured point),
+    ``empty`` written in the middle instead of an empty legend box."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+    else:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.4")
 
 
 def colors(n: int) -> list:

@@ -118,10 +118,7 @@ def capacity_figure(fit: dict, out_dir: Path, extra: dict | None = None) -> list
         a.set_xlabel("hidden neurons n")
         if all_n:
             a.set_xlim(min(all_n) / 1.4, max(all_n) * 1.4)
-        if a.get_legend_handles_labels()[0]:
-            a.legend(loc="upper left", fontsize=6.5, frameon=False)
-        else:
-            a.text(0.5, 0.5, "no measured capacity", transform=a.transAxes, ha="center", va="center", fontsize=8, color="0.4")
+        style.legend(a, "no measured capacity", loc="upper left", fontsize=6.5, frameon=False)
     return style.save(fig, out_dir, "capacity")
 
 
