@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lab import engine, experiment
+from lab import engine, experiment, host
 from lab.experiments.superposition.scoring import Criterion
 from lab.training import TrainConfig
 
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace, command: str = "lab bench") -> int:
     print(f"lab bench on {describe_device(report['device'])}", flush=True)
     res = report["results"]
     report["load_before"] = _load()
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), host.cpu_times()
     if "peak" in only:
         res["peak"] = _announce("peak", lambda: gemm_peak(budget))
     if "population" in only:
@@ -159,6 +159,7 @@ def run(args: argparse.Namespace, command: str = "lab bench") -> int:
         res["peak"] = {**res["peak"], "again": again, "peak_flops": max(res["peak"]["peak_flops"], again["peak_flops"])}
     report["seconds"] = round(time.perf_counter() - t_start, 1)
     report["load_after"] = _load()
+    report["steal_share"] = host.steal_share(cpu_start, host.cpu_times())
     report["ratios"] = ratios(res)
     print()
     print(summary(report))
@@ -179,11 +180,17 @@ def _load() -> list[float] | None:
 
 
 def _announce(name: str, fn: Callable[[], dict]) -> dict:
+    """Run one measurement, print its duration, and record in it the share of the CPUs' time that
+    other guests of a virtual machine took meanwhile (``steal_share``: a slow figure says why)."""
     print(f"  {name} ...", end="", flush=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), host.cpu_times()
     out = fn()
+    steal = host.steal_share(cpu0, host.cpu_times())
     note = out.get("skipped") if isinstance(out, dict) else None
-    print(f" {time.perf_counter() - t0:.1f}s" + (f" (skipped: {note})" if note else ""), flush=True)
+    if isinstance(out, dict) and steal is not None:
+        out["steal_share"] = steal
+    print(f" {time.perf_counter() - t0:.1f}s" + (f" (skipped: {note})" if note else "")
+          + (f" (CPU steal {steal:.0%})" if steal and steal >= 0.01 else ""), flush=True)
     return out
 
 
@@ -197,8 +204,10 @@ def device_info() -> dict:
         "kind": devs[0].device_kind,
         "count": len(devs),
         "host": platform.node(),
-        "cpu": _cpu_model(),
+        "cpu": host.cpu_model(),
+        "cpu_flags": list(host.cpu_flags()),
         "cores": os.cpu_count(),
+        "description": host.describe(),
     }
     return info
 
@@ -207,16 +216,6 @@ def describe_device(info: dict) -> str:
     if info["platform"] == "cpu":
         return f"CPU ({info['cpu']}, {info['cores']} cores, {info['count']} JAX device(s))"
     return f"{info['count']} x {info['kind']} ({info['platform']})"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def versions() -> dict:
@@ -909,7 +908,9 @@ def summary(report: dict) -> str:
         note = res["devices"].get("note")
         lines.append(f"device scaling (small, model-steps/s): {cells}" + (f" ({note})" if note else ""))
     load = report.get("load_before"), report.get("load_after")
-    lines.append(f"total {report['seconds']:.0f}s" + (f"; load average before {load[0]}, after {load[1]}" if all(load) else ""))
+    steal = report.get("steal_share")
+    lines.append(f"total {report['seconds']:.0f}s" + (f"; load average before {load[0]}, after {load[1]}" if all(load) else "")
+                 + (f"; CPU steal {steal:.0%} of the run (cores taken by other guests of this virtual machine)" if steal else ""))
     return "\n".join(lines)
 
 

@@ -49,13 +49,15 @@ def run_blocks(run_dir: str | Path, *, figures: list[Path] | None = None, partia
     n_ok = sum(r["status"] == "ok" for r in rows)
     n_success = sum(bool(r["success"]) for r in rows)
     versions = sorted({r.get("version", "?") for r in rows})
+    hosts = sorted({r["host"] for r in rows if "host" in r})  # rows made before lab.host have none
 
     blocks = [
         Block("h2", f"{meta.get('name', run_dir.name)} ({kind})"),
         Block("p", f"{exp.description}. {len(rows)} members ({len(rows) - n_ok} diverged, {n_success} succeeded); "
                    f"{train.get('steps')} steps x batch {train.get('batch')} ({train.get('optimizer')}). "
                    f"Success: {success_text(exp, success)}. "
-                   f"Run directory `{run_dir}`, code version {', '.join(versions)}."),
+                   f"Run directory `{run_dir}`, code version {', '.join(versions)}"
+                   + (f", trained on {'; '.join(hosts)}" if hosts else "") + "."),
     ]
     if landed < total or fit.get("partial"):
         fitted = fit.get("partial", {}).get("members", landed)

@@ -40,7 +40,7 @@ import jax
 import numpy as np
 
 import lab
-from lab import engine, experiment, interrupt, store
+from lab import engine, experiment, host, interrupt, store
 from lab.plan import Plan, make_plan
 from lab.progress import Progress
 from lab.spec import Spec, load_spec
@@ -208,6 +208,7 @@ def member_row(exp: experiment.Experiment, member, metrics: dict) -> dict:
         success=bool(success_E[-1]) and finite,  # at the end of training
         success_evals=success_E.tolist(),  # at each evaluation point
         version=code_version(),
+        host=host.describe(),  # XLA rounds floats per machine: see lab.host
     )
     return row
 

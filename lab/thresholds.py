@@ -30,7 +30,7 @@ import numpy as np
 from scipy import special, stats
 
 SIGN = {"decreasing": -1.0, "increasing": 1.0}
-METRIC_FIELDS = frozenset({"id", "kind", "status", "success", "version", "seed"})
+METRIC_FIELDS = frozenset({"id", "kind", "status", "success", "version", "host", "seed"})
 
 
 @dataclass(frozen=True)

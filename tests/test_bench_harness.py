@@ -24,8 +24,9 @@ def test_ratios_and_summary_cover_before_sweeps_and_scaling(tmp_path):
     assert rat["scaling_width_n64_step_time_vs_first"] == pytest.approx(0.5)
     report = {"results": res, "ratios": rat, "seconds": 1.0, "date": "d", "versions": {"jax": "j", "torch": None},
               "device": {"platform": "cpu", "cpu": "c", "cores": 2, "count": 1, "kind": "cpu"},
-              "load_before": [1.0, 1.0, 1.0], "load_after": [2.0, 2.0, 2.0]}
+              "load_before": [1.0, 1.0, 1.0], "load_after": [2.0, 2.0, 2.0], "steal_share": 0.3}
     text = bench.summary(report)
+    assert "CPU steal 30% of the run" in text
     assert "5.0x the previous attention trainer" in text and "compiling added 20%" in text and "n=64 (P=16)" in text
     pytest.importorskip("matplotlib")
     assert bench.plot_scaling(res["scaling"], tmp_path / "s.png").stat().st_size > 0

@@ -48,7 +48,8 @@ def test_tables_show_intervals_and_censored_bounds():
 def test_write_report_markdown_and_self_contained_html(tmp_path):
     spec = parse_spec({"kind": "superposition", "fixed": {"m": 8, "n": 2, "m_out": 2}}, source="t.toml")
     run_dir = store.open_run(tmp_path / "run", spec)
-    store.write_rows(run_dir, [{"id": "a", "status": "ok", "success": True, "version": "test"}], "p0")
+    store.write_rows(run_dir, [{"id": "a", "status": "ok", "success": True, "version": "test",
+                                "host": "cpu: Some CPU (avx2, fma), jax 0.1"}], "p0")
     (run_dir / "fit.json").write_text(json.dumps(FIT))
     fig = tmp_path / "run" / "figures" / "capacity.png"
     fig.parent.mkdir()
@@ -59,6 +60,7 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
     md = out.read_text()
     assert "exponent 1.5 [1.3, 1.7]" in md and "| **c·n^α (`power`)** (best) |" in md
     assert "](../run/figures/capacity.png)" in md and "Made by `lab run" in md
+    assert "code version test, trained on cpu: Some CPU (avx2, fma), jax 0.1." in md  # machines round floats differently
     assert "Generated" not in md  # no date: the same runs give the same report
     html_before = out.with_suffix(".html").read_bytes()
     again = report.write_report([run_dir], tmp_path / "out" / "report.md")

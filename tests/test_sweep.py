@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import engine, experiment, store
+from lab import engine, experiment, host, store
 from lab.progress import Progress
 from lab.sweep import member_row, run_sweep
 from lab.spec import load_spec
@@ -73,6 +73,7 @@ def test_uninterrupted_run_writes_one_full_row_per_member(reference):
             assert field in row
         assert row["kind"] == "superposition" and row["status"] == "ok"
         assert isinstance(row["success"], bool) and row["version"].startswith("0.1.0")
+        assert row["host"] == host.describe()  # the machine that trained it (XLA rounds per machine)
         for metric in ("loss", "success_evals", "frac_ok", "fnr_max", "fpr_max"):
             assert len(row[metric]) == spec.train.evals  # one value per evaluation point
     merged = [json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
