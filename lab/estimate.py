@@ -76,10 +76,14 @@ def cache_path() -> Path:
 
 
 def device_name() -> str:
+    """The machine a calibration belongs to (its cache key): ``lab.host.describe()`` and the local
+    device count. On a CPU the processor model matters: a home directory shared by several
+    machines must not lend one machine's timings to another."""
     import jax
 
-    dev = jax.local_devices()[0]
-    return f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)} x{len(jax.local_devices())}"
+    from lab import host
+
+    return f"{host.describe()}; {len(jax.local_devices())} device(s)"
 
 
 def population(bucket: Bucket, spec: Spec, devices: int) -> int:

@@ -90,3 +90,7 @@ def test_calibration_is_measured_once_then_read_from_the_cache(tmp_path, monkeyp
     assert (tmp_path / "calibration.json").exists()
     monkeypatch.setattr(estimate, "measure", lambda *a: pytest.fail("calibration not cached"))
     assert estimate.estimate(spec, plan).total_s == first.total_s
+    # another machine sharing the cache (a home directory on several hosts) measures its own
+    monkeypatch.setattr(estimate, "device_name", lambda: "cpu: Another CPU (avx2), jax 0.1; 1 device(s)")
+    with pytest.raises(pytest.fail.Exception, match="calibration not cached"):
+        estimate.estimate(spec, plan)
