@@ -22,6 +22,12 @@ from __future__ import annotations
 
 import importlib
 
+from lab import cpu_devices as _cpu_devices
+
+# One JAX device per CPU core (lab.cpu_devices): asked through XLA_FLAGS, so it holds when lab is
+# imported before the first JAX operation. It does not import JAX.
+_cpu_devices.configure()
+
 __version__ = "0.1.0"
 
 _EXPORTS = {

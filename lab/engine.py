@@ -28,6 +28,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lab import experiment
+from lab.cpu_devices import usable_cores
 from lab.training import TrainConfig
 
 
@@ -144,14 +145,6 @@ def hyper_dtypes(exp: experiment.Experiment) -> dict[str, Any]:
 def hyper_arrays(exp: experiment.Experiment, members: list) -> dict[str, jax.Array]:
     """Per-member values of the traced and padded fields, shape (P,) each."""
     return {field: jnp.asarray([getattr(m, field) for m in members], dtype) for field, dtype in hyper_dtypes(exp).items()}
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=32)

@@ -458,7 +458,7 @@ def check_plan(run_dir: str | Path, process_index: int, plan: dict, *, resuming:
             raise RunDirMismatch(
                 f"{run_dir} was trained with another execution plan ({detail}); chunk sizes and device counts "
                 f"change results in the last float bits, so a run resumes only with the plan it started with: "
-                f"restore its [run] settings and device count, or give another --out"
+                f"restore its [run] settings and device count (on a CPU, LAB_CPU_DEVICES=N gives N devices), or give another --out"
             )
         if old == plan:
             return

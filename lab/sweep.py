@@ -40,7 +40,7 @@ import jax
 import numpy as np
 
 import lab
-from lab import engine, experiment, host, interrupt, store
+from lab import cpu_devices, engine, experiment, host, interrupt, store
 from lab.plan import Plan, make_plan
 from lab.progress import Progress
 from lab.spec import Spec, load_spec
@@ -107,6 +107,9 @@ def run_sweep(
         spec = load_spec(spec_path)
     interrupt.check()
     pid, nproc = jax.process_index(), jax.process_count()
+    note = cpu_devices.shortfall(len(jax.local_devices()), jax.local_devices()[0].platform)
+    if note and progress:
+        print(f"lab: {note}", file=sys.stderr)
     members = spec.members()
     # Buckets come from the whole grid and chunks from this process's whole share, done or not: a
     # resumed run replays exactly the chunks of an uninterrupted one (skipping those that landed).

@@ -1,7 +1,14 @@
-import jax
-import pytest
+import os
 
-from lab import cli
+# Tests run on one CPU device whatever the machine (lab.cpu_devices; import lab would give one per
+# core): their chunk sizes and float bits do not depend on the core count. Tests of several devices
+# set XLA_FLAGS, which wins.
+os.environ.setdefault("LAB_CPU_DEVICES", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from lab import cli  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
