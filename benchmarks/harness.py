@@ -807,7 +807,7 @@ def device_scaling(budget: Budget) -> dict:
         code = ("import json, benchmarks.harness as b; "
                 f"print('RESULT', json.dumps(b._device_worker({n}, {budget.seconds}, {budget.repeats})))")
         rows.append({"devices": n, **_subprocess_result(code, env)})
-    note = "simulated CPU devices (--xla_force_host_platform_device_count) share the same cores" if on_cpu else ""
+    note = "CPU devices (--xla_force_host_platform_device_count) share the machine's cores; lab's default is one per core" if on_cpu else ""
     return {"shape": "small", "rows": rows, "note": note}
 
 
