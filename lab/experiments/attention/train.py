@@ -20,7 +20,7 @@ from lab.losses import weighted_bce
 from lab.training import TrainConfig, train_loop
 
 
-COUNT_FORM_MAX_RATIO = 8  # m² / (B·c²) up to which a bilinear loss scores all item pairs (make_train)
+COUNT_FORM_MAX_RATIO = 4  # m² / (B·c²) up to which a bilinear loss scores all item pairs (make_train)
 
 
 def member_keys(root: jax.Array) -> dict[str, jax.Array]:
@@ -71,9 +71,11 @@ def make_train(static: Mapping[str, Any], train_cfg: TrainConfig, success: Atten
     # pairs is Σ_uv N_uv · loss(s_uv) over the m² item pairs, N_uv counting the contexts that hold
     # both u and v (N = XᵀX, X the batch's context indicator, shared by the population). Scoring all
     # m² pairs is a few dense products; scoring the contexts' pairs is gathers and tiny products.
-    # Both score through the bilinear form x A xᵀ (model.py). On the 2-core CPU the dense form wins
-    # up to m² = 8·B·c² (m = 128 at batch 32, context 8: 31.9k vs 27.3k model-steps/s), the gathered
-    # one beyond (m = 256: 8.2k vs 3.4k; A/B in one process).
+    # Both score through the bilinear form x A xᵀ (model.py). On the 2-core CPU with one JAX device
+    # per core (lab.cpu_devices) the dense form wins at m² = 2·B·c² (m = 64 at batch 32, context 8:
+    # 78-96k vs 38-50k model-steps/s) and the gathered one at 8·B·c² (m = 128: 39-44k vs 32-35k;
+    # A/B in one process, three rounds). With one device the dense form had won at m = 128 too
+    # (31.9k vs 27.3k) and lost at m = 256 (8.2k vs 3.4k).
     by_counts = static["model"] == "bilinear" and m * m <= COUNT_FORM_MAX_RATIO * train_cfg.batch * c * c
 
     def train(root: jax.Array, hyper: Mapping[str, jax.Array]):
