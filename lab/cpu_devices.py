@@ -6,7 +6,7 @@ per-member products are small, so with one CPU device a population program keeps
 cores busy, and its batched per-member products run on one core. With one device per core,
 lab.engine shards the population over the devices (as over GPUs) and each device's members run
 on their own core: on the 2-core benchmark machine 1.1-1.3x the small superposition population's
-model-steps/s and 1.6-2.1x the attention populations' (benchmarks/README.md).
+model-steps/s and 1.6-2.7x the attention populations' (benchmarks/README.md).
 
 ``import lab`` asks JAX for the devices through XLA_FLAGS (``--xla_force_host_platform_device_count``),
 which JAX reads when its CPU backend starts: it holds when lab is imported before the process's
