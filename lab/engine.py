@@ -48,12 +48,11 @@ def population_mesh() -> Mesh:
 
 # On a CPU the population runs as consecutive groups (lax.map over groups, vmap within) whose
 # members' memory estimates (Experiment.bytes_per_member) add up to about this much, so that a
-# step's activations stay in cache. With one JAX device per core (lab.cpu_devices) the devices'
-# groups share the caches; on the 2-core benchmark machine 10 MiB (groups of 16 small, 4 large
-# superposition members, 9 attention members at m = 128) trained 1.2-1.5x, 1.0-1.2x and 1.2x
-# faster than 160 MiB (256, 64 and 18), which had been best with one device (benchmarks/README.md).
-# Accelerators take the whole population at once.
-CPU_GROUP_BYTES = 10 << 20
+# step's activations stay in cache. On the 2-core benchmark machine the best groups were 32-64
+# small and 8 large superposition members (this budget gives 32 and 8), 2.5x and 1.2x faster per
+# member than one vmap over 256 and 64 (benchmarks/README.md). Accelerators take the whole
+# population at once.
+CPU_GROUP_BYTES = 160 << 20
 
 # XLA options of a population program compiled for a CPU. LLVM at -O1 rather than -O3 compiles the
 # quick sweeps' programs 15-55% faster (superposition 5.9 -> 3.9-4.3 s, attention 4.5 -> 1.9 s on
