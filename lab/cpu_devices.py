@@ -36,11 +36,18 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def flagged(environ: MutableMapping[str, str] | None = None) -> str | None:
+    """The device count XLA_FLAGS names (the last ``FLAG=...``, which XLA obeys), or None."""
+    environ = os.environ if environ is None else environ
+    counts = [f.split("=", 1)[1] for f in environ.get("XLA_FLAGS", "").split() if f.startswith(FLAG + "=")]
+    return counts[-1] if counts else None
+
+
 def requested(environ: MutableMapping[str, str] | None = None) -> int | None:
     """CPU devices the lab asks for: ``$LAB_CPU_DEVICES``, else one per usable core; None when
     XLA_FLAGS already names a device count (the user's choice wins)."""
     environ = os.environ if environ is None else environ
-    if FLAG in environ.get("XLA_FLAGS", ""):
+    if flagged(environ) is not None:
         return None
     value = environ.get(ENV, "").strip()
     if not value:
@@ -65,16 +72,12 @@ def shortfall(local_devices: int, platform: str, environ: MutableMapping[str, st
     """A note when a CPU process has fewer devices than the flag in XLA_FLAGS asks for: JAX's
     backend started before ``import lab`` (or before XLA_FLAGS was set), so the population runs on
     fewer cores than it could. None when all is as asked."""
-    environ = os.environ if environ is None else environ
-    if platform != "cpu":
+    asked = flagged(environ)
+    if platform != "cpu" or asked is None or not asked.isdigit() or int(asked) <= local_devices:
         return None
-    flags = environ.get("XLA_FLAGS", "").split()
-    asked = [f.split("=", 1)[1] for f in flags if f.startswith(FLAG + "=")]
-    if not asked or not asked[-1].isdigit() or int(asked[-1]) <= local_devices:
-        return None
-    return (f"JAX has {local_devices} CPU device(s), not the {asked[-1]} asked for ({FLAG} in XLA_FLAGS): it started "
+    return (f"JAX has {local_devices} CPU device(s), not the {asked} asked for ({FLAG} in XLA_FLAGS): it started "
             f"before `import lab`, so the population uses fewer cores than it could; import lab before the first JAX "
             f"operation (or set {ENV}=1 to silence this)")
 
 
-__all__ = ["ENV", "FLAG", "usable_cores", "requested", "configure", "shortfall"]
+__all__ = ["ENV", "FLAG", "usable_cores", "flagged", "requested", "configure", "shortfall"]

@@ -27,6 +27,13 @@ def test_a_bad_device_count_names_the_variable(bad):
         cpu_devices.requested({"LAB_CPU_DEVICES": bad})
 
 
+def test_flagged_reads_the_last_device_count_in_xla_flags():
+    flags = "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2 --xla_force_host_platform_device_count=4"
+    assert cpu_devices.flagged({"XLA_FLAGS": flags}) == "4"  # XLA obeys the last one
+    assert cpu_devices.flagged({"XLA_FLAGS": "--xla_cpu_enable_fast_math=false"}) is None
+    assert cpu_devices.flagged({}) is None
+
+
 def test_configure_adds_the_flag_and_keeps_other_flags():
     env = {"XLA_FLAGS": "--xla_cpu_enable_fast_math=false", "LAB_CPU_DEVICES": "2"}
     assert cpu_devices.configure(env) == 2
