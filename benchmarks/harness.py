@@ -292,9 +292,9 @@ def superposition_members(cfg: dict, population: int) -> list:
 
 
 def dense_flops_per_step(cfg: dict) -> float:
-    """Dense-equivalent FLOPs of one training step of one member: 6 B (D n + n m')."""
-    d_in = cfg.get("d") or cfg["m"]
-    return 6.0 * cfg["batch"] * (d_in * cfg["n"] + cfg["n"] * cfg["m_out"])
+    """Dense-equivalent FLOPs of one training step of one member: 6 B (D n + n m') (the kind's
+    ``step_flops``)."""
+    return experiment.get("superposition").step_flops(dict(superposition_shape(cfg)), TrainConfig(batch=cfg["batch"]))
 
 
 def _steps_for(seconds: float, rate_guess: float, lo: int = 8, hi: int = 4000) -> int:
@@ -387,9 +387,8 @@ def attention_shape(member) -> tuple[tuple[str, Any], ...]:
 
 def attention_flops_per_step(member, batch: int) -> float:
     """6 x the multiply-adds of the cheaper exact form of a bilinear step: projections and scores of
-    all m² item pairs, or of the context's items and its B c² pairs."""
-    m, d, k, c = member.m, member.d_model, member.h * member.dk, member.context
-    return 6.0 * min(2 * m * d * k + m * m * k, 2 * batch * c * d * k + batch * c * c * k)
+    all m² item pairs, or of the context's items and its B c² pairs (the kind's ``step_flops``)."""
+    return experiment.get("attention").step_flops(dict(attention_shape(member)), TrainConfig(batch=batch))
 
 
 def attention_throughput(member, cfg: dict, budget: Budget) -> dict:

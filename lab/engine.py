@@ -3,9 +3,9 @@ compiled population program.
 
 ``population_program(exp, shape, ...)`` returns ``f(keys_P, hyper_P) -> metrics_P``: the kind's
 ``train`` vmapped over P members and jitted, with the population axis sharded over the local
-devices (a 1-D mesh named "pop", NamedSharding; no pmap). Trained parameters are dropped inside the
-program so XLA never materialises them for the host, unless the sweep keeps them ([run]
-keep_params). Programs are cached per bucket shape, and the JAX persistent compilation cache makes
+devices (a 1-D mesh named "pop"; each device trains its own members under ``shard_map``; no
+pmap). Trained parameters are dropped inside the program so XLA never materialises them for the
+host, unless the sweep keeps them ([run] keep_params). Programs are cached per bucket shape, and the JAX persistent compilation cache makes
 re-runs skip compilation.
 
 ``Compiler`` compiles a sweep's programs ahead of time in a background thread, so that XLA compiles
@@ -20,7 +20,7 @@ import os
 import threading
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -46,13 +46,17 @@ def population_mesh() -> Mesh:
     return Mesh(np.array(jax.local_devices()), ("pop",))
 
 
-# On a CPU the population runs as consecutive groups (lax.map over groups, vmap within) whose
-# members' memory estimates (Experiment.bytes_per_member) add up to about this much, so that a
-# step's activations stay in cache. On the 2-core benchmark machine the best groups were 32-64
-# small and 8 large superposition members (this budget gives 32 and 8), 2.5x and 1.2x faster per
-# member than one vmap over 256 and 64 (benchmarks/README.md). Accelerators take the whole
-# population at once.
-CPU_GROUP_BYTES = 160 << 20
+# On a CPU the population runs as consecutive groups (lax.map over groups, vmap within). A group is
+# as small as the cost of dispatching its operations allows: its members' memory estimates
+# (Experiment.bytes_per_member) add up to at most CPU_GROUP_BYTES, so that a step's activations stay
+# in cache, unless the group would then do fewer than CPU_GROUP_FLOPS per training step
+# (Experiment.step_flops), where each of a step's few hundred small operations would cost more to
+# launch than to run. On the 2-core benchmark machine (one JAX device per core) this gives groups of
+# 4 small and 1 large superposition members (1.2x and 1.35x faster per member than 256 and 32) and
+# keeps the attention kind's default member (0.15 MFLOP a step) at 128, which groups of 8 ran 3.8x
+# slower (benchmarks/README.md). Accelerators take the whole population at once.
+CPU_GROUP_BYTES = 8 << 20
+CPU_GROUP_FLOPS = 32e6
 
 # XLA options of a population program compiled for a CPU. LLVM at -O1 rather than -O3 compiles the
 # quick sweeps' programs 15-55% faster (superposition 5.9 -> 3.9-4.3 s, attention 4.5 -> 1.9 s on
@@ -62,25 +66,37 @@ CPU_GROUP_BYTES = 160 << 20
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
-def group_size(members_per_device: int, bytes_per_member: int, platform: str | None = None) -> int:
+def group_size(members_per_device: int, bytes_per_member: int, flops_per_step: float = 0.0,
+               platform: str | None = None) -> int:
     """Members vmapped together on one device; the rest run group after group.
 
-    On a CPU: the fewest groups of at most b members, b the largest power of two whose memory
-    estimate fits ``CPU_GROUP_BYTES`` (k = ceil(P / b) groups), made as even as possible
-    (g = ceil(P / k) members each). Groups that divide the population (up to a few repeated lanes, see
-    ``population_program``) keep ``lax.map`` from compiling a second copy of the program for a
-    remainder group: with 6 members and a budget of 4 the program held a group of 4 and a copy
-    for the other 2, and compiled in twice the time.
+    On a CPU: the fewest groups of at most b members (k = ceil(P / b) groups), made as even as
+    possible (g = ceil(P / k) members each). b is the largest power of two whose memory estimate
+    fits ``CPU_GROUP_BYTES``, raised to the members that make ``CPU_GROUP_FLOPS`` per step when
+    ``flops_per_step`` (one member's) is known. Groups that divide the population (up to a few
+    repeated lanes, see ``population_program``) keep ``lax.map`` from compiling a second copy of
+    the program for a remainder group: with 6 members and a budget of 4 the program held a group of
+    4 and a copy for the other 2, and compiled in twice the time.
     """
     platform = platform or jax.local_devices()[0].platform
     if platform != "cpu":
         return members_per_device
     fit = max(1, CPU_GROUP_BYTES // max(bytes_per_member, 1))
     largest = 1 << (fit.bit_length() - 1)
-    if largest >= members_per_device:
+    if flops_per_step > 0:
+        largest = max(largest, -int(-CPU_GROUP_FLOPS // flops_per_step))
+    largest = max(largest, 2)  # a group of one ran 1.5-3x slower per member than a group of two
+    if 2 * largest > members_per_device:  # one group rather than two and a half
         return members_per_device
     n_groups = -(-members_per_device // largest)
     return -(-members_per_device // n_groups)
+
+
+def bucket_group(exp: experiment.Experiment, shape: Mapping[str, Any], train_cfg: TrainConfig, success: Any,
+                 members_per_device: int, platform: str | None = None) -> int:
+    """``group_size`` of a bucket of ``exp``: from its members' memory and FLOPs estimates."""
+    flops = exp.step_flops(shape, train_cfg) if exp.step_flops else 0.0
+    return group_size(members_per_device, exp.bytes_per_member(shape, train_cfg, success), flops, platform)
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,9 +109,9 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
     it can change a member's last float bits (see lab.sweep). When it does not divide a device's
     members, the last group is filled with repeats of the last member (their results are dropped),
     so that ``lax.map`` runs whole groups only: one copy of the training in the program.
-    With several devices the groups of each run under a vmap over the device axis; with one, the
-    program is the ``lax.map`` alone (a scan batched over a size-1 axis ran the quick
-    superposition sweep's grouped buckets 1.6x slower: benchmarks/README.md).
+    Each device runs its own members (``shard_map`` over the "pop" axis): a vmap over a device axis
+    around the groups' ``lax.map``, partitioned by XLA, had run grouped programs 1.5-10x slower on
+    two CPU devices (benchmarks/README.md).
     """
     exp = experiment.get(kind)
     train = exp.make_train(dict(shape), train_cfg, success)
@@ -105,26 +121,20 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
         params, metrics = train(k, h)
         return (metrics, params) if keep_params else metrics
 
-    def run(keys, hyper):
-        return jax.vmap(member)(keys, hyper)
-
-    def population(keys, hyper):
-        p = keys.shape[0]
-        g = group or group_size(p // n_devices, exp.bytes_per_member(dict(shape), train_cfg, success))
-        if g >= p // n_devices:
-            return run(keys, hyper)
-        per_dev = p // n_devices
+    def device_members(keys, hyper):
+        """One device's members (leaves (P / devices, ...)): vmapped all at once, or group after group."""
+        per_dev = keys.shape[0]
+        g = group or bucket_group(exp, dict(shape), train_cfg, success, per_dev)
+        if g >= per_dev:
+            return jax.vmap(member)(keys, hyper)
         lanes = -(-per_dev // g) * g  # whole groups: lanes past per_dev repeat the device's last member
-        per_device = jax.tree.map(lambda a: a.reshape(n_devices, per_dev, *a.shape[1:]), (keys, hyper))
         if lanes > per_dev:
-            per_device = jax.tree.map(
-                lambda a: jnp.concatenate([a, jnp.repeat(a[:, -1:], lanes - per_dev, axis=1)], axis=1), per_device)
-        groups = lambda kh: jax.lax.map(lambda a: member(*a), kh, batch_size=g)  # noqa: E731
-        if n_devices == 1:  # no vmap over a single device (see the docstring)
-            out = jax.tree.map(lambda a: a[None], groups(jax.tree.map(lambda a: a[0], per_device)))
-        else:
-            out = jax.vmap(groups)(per_device)
-        return jax.tree.map(lambda a: a[:, :per_dev].reshape(p, *a.shape[2:]), out)
+            keys, hyper = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], lanes - per_dev, axis=0)]), (keys, hyper))
+        out = jax.lax.map(lambda a: member(*a), (keys, hyper), batch_size=g)
+        return jax.tree.map(lambda a: a[:per_dev], out)
+
+    population = jax.shard_map(device_members, mesh=sharding.mesh, in_specs=sharding.spec, out_specs=sharding.spec,
+                               check_vma=False)
 
     options = CPU_COMPILER_OPTIONS if jax.local_devices()[0].platform == "cpu" else None
     return jax.jit(population, in_shardings=(sharding, sharding), out_shardings=sharding, compiler_options=options), sharding

@@ -91,7 +91,7 @@ def population(bucket: Bucket, spec: Spec, devices: int) -> int:
     from lab import engine
 
     per_device = bucket.chunk // devices
-    group = engine.group_size(per_device, spec.experiment.bytes_per_member(bucket.shape_dict, spec.train, spec.success))
+    group = engine.bucket_group(spec.experiment, bucket.shape_dict, spec.train, spec.success, per_device)
     return max(2, group) * devices
 
 

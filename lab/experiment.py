@@ -83,6 +83,9 @@ class Experiment:
     bytes_per_member: Callable[[Mapping[str, Any], TrainConfig, Any], int]  # (shape, train, success) -> bytes
     row_metrics: Callable[[Any, dict], dict]  # (member, its metrics as numpy) -> JSON-able dict
     analysis: Analysis
+    # FLOPs of one member's training step, forward and backward: (shape, train) -> float. It sizes
+    # the CPU groups (lab.engine.group_size); None: the groups are sized by memory alone.
+    step_flops: Callable[[Mapping[str, Any], TrainConfig], float] | None = None
     # field roles (module docstring); None: the member's class attributes TRACED, PADDED, IDENTITY
     traced: tuple[str, ...] | None = None
     padded: tuple[str, ...] | None = None
@@ -236,7 +239,7 @@ def levels_paths(level: str, names: Sequence[str] | None = None) -> list[Path]:
 # What ``define`` finds in a kind's package by name: module-level functions of the package itself,
 # and functions of its sub-modules (imported only when called, so jax and matplotlib stay out of
 # discovery and of the analysis).
-OWN = ("cost", "bytes_per_member", "row_metrics", "success_text")
+OWN = ("cost", "bytes_per_member", "step_flops", "row_metrics", "success_text")
 CONSTANTS = {"analysis": "ANALYSIS", "captions": "CAPTIONS", "sweeps": "SWEEPS"}
 SUBMODULES = {"make_train": "train:make_train", "figures": "figures:figures", "overlay": "overlays:overlay",
               "interpret": "interpret:interpret_run", "verdicts": "verdicts:verdicts", "tables": "tables:tables"}

@@ -193,7 +193,7 @@ def execution_plan(spec: Spec, plan: Plan, n_processes: int) -> dict:
     exp, platform = spec.experiment, jax.local_devices()[0].platform
     chunks = []
     for b in plan.buckets:
-        group = engine.group_size(b.chunk // plan.devices, exp.bytes_per_member(b.shape_dict, spec.train, spec.success), platform)
+        group = engine.bucket_group(exp, b.shape_dict, spec.train, spec.success, b.chunk // plan.devices, platform)
         chunks.append({"shape": [[k, v] for k, v in b.shape], "chunk": b.chunk, "group": group})
     return {"platform": platform, "devices": plan.devices, "processes": n_processes, "chunks": chunks}
 

@@ -83,9 +83,20 @@ def test_population_groups_do_not_change_results():
 
 def test_cpu_groups_are_even():
     per_member = engine.CPU_GROUP_BYTES // 4  # the budget fits 4 members
-    assert [engine.group_size(p, per_member, "cpu") for p in (3, 4, 5, 6, 8, 9, 12)] == [3, 4, 3, 3, 4, 3, 4]
-    assert engine.group_size(6, per_member, "gpu") == 6
-    assert engine.group_size(1024, engine.CPU_GROUP_BYTES // 32, "cpu") == 32
+    groups = [engine.group_size(p, per_member, platform="cpu") for p in (3, 4, 5, 6, 8, 9, 12)]
+    assert groups == [3, 4, 5, 6, 4, 3, 4]  # one group below two budgets' worth, then even groups
+    assert engine.group_size(6, per_member, platform="gpu") == 6
+    assert engine.group_size(1024, engine.CPU_GROUP_BYTES // 32, platform="cpu") == 32
+
+
+def test_cpu_groups_do_enough_work_per_step_and_hold_two_members():
+    too_big = engine.CPU_GROUP_BYTES * 2  # not even one member fits the memory budget
+    assert engine.group_size(1024, too_big, platform="cpu") == 2  # a group of one is never chosen
+    assert engine.group_size(3, too_big, platform="cpu") == 3
+    tiny = engine.CPU_GROUP_FLOPS / 16  # a member doing 1/16 of the FLOPs floor per step
+    assert engine.group_size(1024, too_big, tiny, platform="cpu") == 16
+    assert engine.group_size(1024, engine.CPU_GROUP_BYTES // 64, tiny, platform="cpu") == 64  # memory allows more
+    assert engine.group_size(24, too_big, tiny, platform="cpu") == 24  # under two groups' worth: one group
 
 
 def test_bench_ratios_and_summary_from_a_report():

@@ -54,6 +54,16 @@ def cost(shape: Mapping[str, Any]) -> float:
     return float(shape["m"] * cols * 4 * shape["d_model"] + 64 * shape["context"] ** 2 * (2 * cols + shape["d_model"]))
 
 
+def step_flops(shape: Mapping[str, Any], train_cfg: TrainConfig) -> float:
+    """FLOPs of one member's training step: 6 x the multiply-adds of the cheaper exact form, the
+    projections and scores of all m² item pairs or of the contexts' items and their B c² pairs
+    (lab.experiments.attention.train); a softmax layer's value and output products added."""
+    m, d, k, c, b = shape["m"], shape["d_model"], shape["h"] * shape["dk"], shape["context"], train_cfg.batch
+    if shape["model"] == "bilinear":
+        return 6.0 * min(2 * m * d * k + m * m * k, 2 * b * c * d * k + b * c * c * k)
+    return 6.0 * b * c * (4 * d * k + 2 * c * k + c * d)
+
+
 def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, success: AttentionSuccess) -> int:
     """Rough peak memory of one member in a vmapped program (params, Adam, activations, eval)."""
     m, d, c, h = shape["m"], shape["d_model"], shape["context"], shape["h"]

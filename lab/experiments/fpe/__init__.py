@@ -51,6 +51,11 @@ def cost(shape: Mapping[str, Any]) -> float:
     return float(lanes * (inputs(shape) + 2))
 
 
+def step_flops(shape: Mapping[str, Any], train_cfg: TrainConfig) -> float:
+    """FLOPs of one member's training step: 6 B x the multiply-adds of ``cost``."""
+    return 6.0 * train_cfg.batch * cost(shape)
+
+
 def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, success: FPESuccess) -> int:
     """Rough peak memory of one member in a vmapped program (params, masks, Adam, batch, eval set)."""
     m, lanes = inputs(shape), shape["alpha"] * shape["n"]

@@ -55,8 +55,19 @@ METRICS = ("accuracy", "memorised", "majority", "excess", "loss")
 
 
 def cost(shape: Mapping[str, Any]) -> float:
-    """FLOPs of one training step relative to others (batch 256 assumed; evaluation is a few
-    passes over N examples per run and is left out, so padding N costs nothing here)."""
+    """FLOPs of one training step relative to others: the multiply-adds of a step at batch 256
+    (evaluation is a few passes over N examples per run and is left out, so padding N costs
+    nothing here)."""
+    return multiply_adds(shape, 256)
+
+
+def step_flops(shape: Mapping[str, Any], train_cfg: TrainConfig) -> float:
+    """FLOPs of one member's training step: 6 x its multiply-adds at the run's batch."""
+    return 6.0 * multiply_adds(shape, train_cfg.batch)
+
+
+def multiply_adds(shape: Mapping[str, Any], batch: int) -> float:
+    """Multiply-adds of one forward pass over a batch of ``batch`` examples."""
     h, n, d, dh, d_in, c = (shape[k] for k in ("h", "context", "d_model", "dh", "d_in", "classes"))
     if shape["contexts"] == "shared":  # keys and W_E·G once per step, then d_in·h·n per query
         per_example = d_in * h * n + h * c + c
@@ -64,7 +75,7 @@ def cost(shape: Mapping[str, Any]) -> float:
     else:
         per_example = (n + 1) * d_in * d + h * (2 * d * dh + 2 * n * d + c) + c
         per_step = 0
-    return float(256 * per_example + per_step)
+    return float(batch * per_example + per_step)
 
 
 def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, success: MemorizationSuccess) -> int:
@@ -116,6 +127,7 @@ EXPERIMENT = experiment.register(
         make_train=experiment.lazy("lab.experiments.memorization.train:make_train"),
         cost=cost,
         bytes_per_member=bytes_per_member,
+        step_flops=step_flops,
         row_metrics=row_metrics,
         analysis=experiment.Analysis(
             resource="examples",
