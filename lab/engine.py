@@ -50,11 +50,12 @@ def population_mesh() -> Mesh:
 # as small as the cost of dispatching its operations allows: its members' memory estimates
 # (Experiment.bytes_per_member) add up to at most CPU_GROUP_BYTES, so that a step's activations stay
 # in cache, unless the group would then do fewer than CPU_GROUP_FLOPS per training step
-# (Experiment.step_flops), where each of a step's few hundred small operations would cost more to
-# launch than to run. On the 2-core benchmark machine (one JAX device per core) this gives groups of
-# 4 small and 1 large superposition members (1.2x and 1.35x faster per member than 256 and 32) and
-# keeps the attention kind's default member (0.15 MFLOP a step) at 128, which groups of 8 ran 3.8x
-# slower (benchmarks/README.md). Accelerators take the whole population at once.
+# (Experiment.step_flops), where each of a step's few hundred small operations costs more to
+# launch than to run; a group holds at least two members. On the 2-core benchmark machine (one JAX
+# device per core) this gives groups of 8 small and 2 large superposition members (about 1.2x and
+# 1.5x faster per member than groups of 256 and 32) and keeps the attention kind's default member
+# (0.15 MFLOP a step) in groups of 128, where groups of 8 ran 3.8x slower (benchmarks/README.md).
+# Accelerators take the whole population at once.
 CPU_GROUP_BYTES = 8 << 20
 CPU_GROUP_FLOPS = 32e6
 
@@ -73,7 +74,8 @@ def group_size(members_per_device: int, bytes_per_member: int, flops_per_step: f
     On a CPU: the fewest groups of at most b members (k = ceil(P / b) groups), made as even as
     possible (g = ceil(P / k) members each). b is the largest power of two whose memory estimate
     fits ``CPU_GROUP_BYTES``, raised to the members that make ``CPU_GROUP_FLOPS`` per step when
-    ``flops_per_step`` (one member's) is known. Groups that divide the population (up to a few
+    ``flops_per_step`` (one member's) is known, and to 2. Under 2b members, one group: two groups
+    with repeated lanes would do more work. Groups that divide the population (up to a few
     repeated lanes, see ``population_program``) keep ``lax.map`` from compiling a second copy of
     the program for a remainder group: with 6 members and a budget of 4 the program held a group of
     4 and a copy for the other 2, and compiled in twice the time.

@@ -120,3 +120,55 @@ def test_padded_draws_are_prefixes_of_wider_ones():
     key = jax.random.key(7)
     np.testing.assert_array_equal(columnwise_normal(key, (6, 3)), columnwise_normal(key, (6, 10))[:, :3])
     np.testing.assert_array_equal(readout_vectors(key, 5, 4), readout_vectors(key, 5, 12)[:, :4])
+
+
+
+SIX_MEMBERS = """
+import jax.numpy as jnp
+from lab import engine, experiment
+from lab.experiments.superposition.scoring import Criterion
+from lab.experiments.superposition.member import SuperpositionMember
+from lab.training import TrainConfig
+exp = experiment.get("superposition")
+members = [SuperpositionMember(m=12, s=2, n=n, m_out=4, lr=lr, seed=s)
+           for s, (n, lr) in enumerate([(4, 0.02), (6, 0.05), (3, 0.01), (6, 0.1), (5, 0.03), (2, 0.04)])]
+shape = tuple((f, getattr(members[0], f)) for f in exp.static_fields()) + (("n", 6), ("m_out", 4))
+cfg, crit = TrainConfig(steps=6, batch=8, evals=2), Criterion(samples=4)
+keys = jnp.stack([engine.member_key(exp, m) for m in members])
+hyper = engine.hyper_arrays(exp, members)
+"""
+
+ON_TWO_DEVICES = SIX_MEMBERS + """
+import sys, jax, numpy as np
+assert len(jax.devices()) == 2
+out = {}
+for g in (3, 2):  # per device: one vmap of its 3 members, or groups of 2 (a repeated lane)
+    program, sharding = engine.population_program("superposition", shape, cfg, crit, 2, g)
+    res = program(*jax.device_put((keys, hyper), sharding))
+    out.update({f"{k}_{g}": np.asarray(res[k]) for k in ("loss", "fnr", "fpr")})
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_two_devices_train_each_member_as_one_device_does(tmp_path):
+    """Each of two devices runs its own members (shard_map), whole or in groups: every member's
+    results equal those of the one-device program."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "LAB_CPU_DEVICES")}
+    env.update(JAX_PLATFORMS="cpu", LAB_CPU_DEVICES="2")
+    out = tmp_path / "two.npz"
+    run = subprocess.run([sys.executable, "-c", "import lab\n" + ON_TWO_DEVICES, str(out)],
+                         cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    two = np.load(out)
+    ns = {}
+    exec(SIX_MEMBERS, ns)
+    one, _ = engine.population_program("superposition", ns["shape"], ns["cfg"], ns["crit"], 1, 6)
+    ref = one(ns["keys"], ns["hyper"])
+    for g in (3, 2):
+        for k in ("loss", "fnr", "fpr"):
+            np.testing.assert_allclose(two[f"{k}_{g}"], np.asarray(ref[k]), rtol=1e-5, atol=1e-6)
