@@ -105,7 +105,8 @@ def bucket_group(exp: experiment.Experiment, shape: Mapping[str, Any], train_cfg
 def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, success: Any, n_devices: int,
                        group: int | None = None, keep_params: bool = False):
     """Compiled-on-first-call program training a population of one bucket's members: metrics, or
-    (metrics, trained parameters) with ``keep_params``; leaves (P, ...).
+    (metrics, trained parameters) with ``keep_params``; leaves (P, ...). ``n_devices``: the local
+    devices (``population_mesh``) that P is split over, a multiple of it.
 
     ``group``: members vmapped together per device (default ``group_size``); like the chunk size,
     it can change a member's last float bits (see lab.sweep). When it does not divide a device's
@@ -118,6 +119,8 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
     exp = experiment.get(kind)
     train = exp.make_train(dict(shape), train_cfg, success)
     sharding = NamedSharding(population_mesh(), PartitionSpec("pop"))
+    if sharding.mesh.size != n_devices:
+        raise ValueError(f"population_program: n_devices={n_devices}, but this process has {sharding.mesh.size} local devices")
 
     def member(k, h):
         params, metrics = train(k, h)
@@ -135,6 +138,8 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
         out = jax.lax.map(lambda a: member(*a), (keys, hyper), batch_size=g)
         return jax.tree.map(lambda a: a[:per_dev], out)
 
+    # check_vma=False: the kinds' custom VJPs (the attention scorer's) return cotangents without the
+    # manual-axis type that shard_map's checker expects; every member's computation is local anyway
     population = jax.shard_map(device_members, mesh=sharding.mesh, in_specs=sharding.spec, out_specs=sharding.spec,
                                check_vma=False)
 
