@@ -5,8 +5,8 @@ compiled population program.
 ``train`` vmapped over P members and jitted, with the population axis sharded over the local
 devices (a 1-D mesh named "pop"; each device trains its own members under ``shard_map``; no
 pmap). Trained parameters are dropped inside the program so XLA never materialises them for the
-host, unless the sweep keeps them ([run] keep_params). Programs are cached per bucket shape, and the JAX persistent compilation cache makes
-re-runs skip compilation.
+host, unless the sweep keeps them ([run] keep_params). Programs are cached per bucket shape, and
+the JAX persistent compilation cache makes re-runs skip compilation.
 
 ``Compiler`` compiles a sweep's programs ahead of time in a background thread, so that XLA compiles
 the next buckets while the current one trains (lab.sweep runs the costliest bucket first).
