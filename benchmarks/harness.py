@@ -330,8 +330,7 @@ def step_success(kind: str):
 def time_population(kind: str, shape, members: list, train_cfg: TrainConfig, criterion, repeats: int) -> dict:
     """Compile and time one population program call of ``members`` (through lab.engine)."""
     exp = experiment.get(kind)
-    n_dev = len(jax.local_devices())
-    program, sharding = engine.population_program(kind, tuple(shape), train_cfg, criterion, n_dev)
+    program, sharding = engine.population_program(kind, tuple(shape), train_cfg, criterion)
     keys = jnp.stack([engine.member_key(exp, m) for m in members])
     hyper = engine.hyper_arrays(exp, members)
     keys, hyper = jax.device_put((keys, hyper), sharding)

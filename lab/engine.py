@@ -102,11 +102,11 @@ def bucket_group(exp: experiment.Experiment, shape: Mapping[str, Any], train_cfg
 
 
 @functools.lru_cache(maxsize=64)
-def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, success: Any, n_devices: int,
+def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg: TrainConfig, success: Any,
                        group: int | None = None, keep_params: bool = False):
     """Compiled-on-first-call program training a population of one bucket's members: metrics, or
-    (metrics, trained parameters) with ``keep_params``; leaves (P, ...). ``n_devices``: the local
-    devices (``population_mesh``) that P is split over, a multiple of it.
+    (metrics, trained parameters) with ``keep_params``; leaves (P, ...), P a multiple of the local
+    devices (``population_mesh``), which each train P / devices of them.
 
     ``group``: members vmapped together per device (default ``group_size``); like the chunk size,
     it can change a member's last float bits (see lab.sweep). When it does not divide a device's
@@ -119,8 +119,6 @@ def population_program(kind: str, shape: tuple[tuple[str, Any], ...], train_cfg:
     exp = experiment.get(kind)
     train = exp.make_train(dict(shape), train_cfg, success)
     sharding = NamedSharding(population_mesh(), PartitionSpec("pop"))
-    if sharding.mesh.size != n_devices:
-        raise ValueError(f"population_program: n_devices={n_devices}, but this process has {sharding.mesh.size} local devices")
 
     def member(k, h):
         params, metrics = train(k, h)
@@ -170,8 +168,7 @@ def compile_population(kind: str, shape: tuple, train_cfg: TrainConfig, success:
     arrays needed: it is lowered from their shapes). Returns (compiled, sharding). Kept in memory
     for the process's later sweeps (e.g. a sweep run again, resumed, or run by a test)."""
     exp = experiment.get(kind)
-    n_dev = len(jax.local_devices())
-    program, sharding = population_program(kind, tuple(shape), train_cfg, success, n_dev, keep_params=keep_params)
+    program, sharding = population_program(kind, tuple(shape), train_cfg, success, keep_params=keep_params)
     key_dtype = jax.eval_shape(lambda: jax.random.key(0)).dtype
     keys = jax.ShapeDtypeStruct((population,), key_dtype, sharding=sharding)
     hyper = {f: jax.ShapeDtypeStruct((population,), d, sharding=sharding) for f, d in hyper_dtypes(exp).items()}
@@ -241,8 +238,7 @@ def train_population(exp: experiment.Experiment, shape, members: list, train_cfg
     keys = jnp.stack([member_key(exp, m) for m in members])
     hyper = hyper_arrays(exp, members)
     if compiler is None:
-        n_dev = len(jax.local_devices())
-        program, sharding = population_program(exp.name, tuple(shape), train_cfg, success, n_dev, keep_params=keep_params)
+        program, sharding = population_program(exp.name, tuple(shape), train_cfg, success, keep_params=keep_params)
     else:
         program, sharding = compiler.get(exp.name, shape, train_cfg, success, len(members), keep_params)
     keys, hyper = jax.device_put((keys, hyper), sharding)

@@ -71,10 +71,10 @@ def test_population_groups_do_not_change_results():
     cfg, crit = TrainConfig(steps=6, batch=8, evals=2), Criterion(samples=4)
     keys = jnp.stack([engine.member_key(exp, m) for m in members])
     hyper = engine.hyper_arrays(exp, members)
-    whole, _ = engine.population_program("superposition", shape, cfg, crit, 1, 4)
+    whole, _ = engine.population_program("superposition", shape, cfg, crit, 4)
     a = whole(keys, hyper)
     for g in (2, 3):  # 3 does not divide 4: the second group is filled with a repeat of the last member
-        groups, _ = engine.population_program("superposition", shape, cfg, crit, 1, g)
+        groups, _ = engine.population_program("superposition", shape, cfg, crit, g)
         b = groups(keys, hyper)
         for k in ("loss", "fnr", "fpr"):
             assert b[k].shape == a[k].shape
@@ -143,7 +143,7 @@ import sys, jax, numpy as np
 assert len(jax.devices()) == 2
 out = {}
 for g in (3, 2):  # per device: one vmap of its 3 members, or groups of 2 (a repeated lane)
-    program, sharding = engine.population_program("superposition", shape, cfg, crit, 2, g)
+    program, sharding = engine.population_program("superposition", shape, cfg, crit, g)
     res = program(*jax.device_put((keys, hyper), sharding))
     out.update({f"{k}_{g}": np.asarray(res[k]) for k in ("loss", "fnr", "fpr")})
 np.savez(sys.argv[1], **out)
@@ -167,7 +167,7 @@ def test_two_devices_train_each_member_as_one_device_does(tmp_path):
     two = np.load(out)
     ns = {}
     exec(SIX_MEMBERS, ns)
-    one, _ = engine.population_program("superposition", ns["shape"], ns["cfg"], ns["crit"], 1, 6)
+    one, _ = engine.population_program("superposition", ns["shape"], ns["cfg"], ns["crit"], 6)
     ref = one(ns["keys"], ns["hyper"])
     for g in (3, 2):
         for k in ("loss", "fnr", "fpr"):

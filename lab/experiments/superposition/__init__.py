@@ -34,8 +34,9 @@ def cost(shape: Mapping[str, Any]) -> float:
 def step_flops(shape: Mapping[str, Any], train_cfg: TrainConfig) -> float:
     """Dense-equivalent FLOPs of one member's training step: 6 B n (D + m'), or with outputs in
     superposition 6 B (n D + n d_out + d_out m') (the fixed readout counted as a layer)."""
-    d_in, n, k, o = shape["d"] or shape["m"], shape["n"], shape["m_out"], shape.get("d_out")
-    return 6.0 * train_cfg.batch * (n * (d_in + o) + o * k if o else n * (d_in + k))
+    o = shape.get("d_out")
+    d_in, n, k = shape["d"] or shape["m"], shape["n"], shape["m_out"]
+    return 6.0 * train_cfg.batch * (n * (d_in + o) + o * k if o else cost(shape))
 
 
 def bytes_per_member(shape: Mapping[str, Any], train_cfg: TrainConfig, criterion: Criterion) -> int:
