@@ -678,23 +678,33 @@ def _sweep_worker(spec_path: str, tmp: str) -> dict:
     """The sweep cold, then again in the same process into a new run dir with every program
     compiled (lab.engine keeps them in memory): the difference is what compiling added to the cold
     run, whether it waited for a program or compiled while training (``compile_share``). The summed
-    durations of JAX's compile events (``compile_s``) count work done in a background thread too."""
+    durations of JAX's compile events (``compile_s``) count work done in a background thread too.
+
+    The process's CPU time of both runs (``cpu_s``, ``compiled_cpu_s``: every thread, XLA's
+    included) gives what compiling cost in CPU-seconds (``compile_cpu_s``, the difference) and
+    how busy the cores were (``cores_busy``, CPU time over wall time). When training and
+    compiling keep every core busy, cold wall ≈ (training + compiling CPU-seconds) / cores, and
+    the share is bounded below by ``compile_cpu_share`` = compile_cpu_s / cpu_s."""
     from lab import sweep
     from lab.spec import load_spec
 
     clock = _CompileClock()
     spec = load_spec(spec_path)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = sweep.run_sweep(spec, Path(tmp) / "cold", progress=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     compile_s = clock.seconds
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sweep.run_sweep(spec, Path(tmp) / "compiled", progress=False)
-    warm = time.perf_counter() - t0
-    members = result.plan.n_members
-    return {"spec": _shown(spec_path), "members": members, "programs": result.plan.n_programs, "chunks": result.plan.n_chunks,
+    warm, warm_cpu = time.perf_counter() - t0, time.process_time() - c0
+    members, programs = result.plan.n_members, result.plan.n_programs
+    compile_cpu = max(cpu - warm_cpu, 0.0)
+    return {"spec": _shown(spec_path), "members": members, "programs": programs, "chunks": result.plan.n_chunks,
             "steps": spec.train.steps, "wall_s": wall, "compiled_wall_s": warm, "compile_s": compile_s,
             "compile_events_after_s": clock.seconds - compile_s, "compile_share": max(wall - warm, 0.0) / wall,
+            "cpu_s": cpu, "compiled_cpu_s": warm_cpu, "compile_cpu_s": compile_cpu,
+            "compile_cpu_per_program_s": compile_cpu / max(programs, 1), "compile_cpu_share": compile_cpu / cpu if cpu else 0.0,
+            "cores_busy": cpu / wall, "compiled_cores_busy": warm_cpu / warm if warm else 0.0,
             "model_steps_per_s": members * spec.train.steps / wall}
 
 
@@ -841,6 +851,8 @@ def ratios(res: dict) -> dict:
     for name, r in res.get("sweep", {}).items():
         if "compile_share" in r:
             out[f"{name}_compile_share"] = r["compile_share"]
+        if "compile_cpu_share" in r:
+            out[f"{name}_compile_cpu_share"] = r["compile_cpu_share"]
     for curve in ("population", "width"):
         rows = res.get("scaling", {}).get(curve, [])
         for r in rows:
@@ -894,7 +906,10 @@ def summary(report: dict) -> str:
         else:
             lines.append(f"sweep {name} ({r['members']} members x {r['steps']} steps, {r['programs']} programs, {r['chunks']} chunks, "
                          f"cold cache): {r['wall_s']:.1f}s wall; {r['compiled_wall_s']:.1f}s again with its programs compiled: "
-                         f"compiling added {r['compile_share']:.0%} ({r['compile_s']:.1f}s of compile events)")
+                         f"compiling added {r['compile_share']:.0%} ({r['compile_s']:.1f}s of compile events)"
+                         + (f"; CPU time {r['cpu_s']:.0f}s cold ({r['cores_busy']:.2f} cores busy), {r['compiled_cpu_s']:.0f}s compiled: "
+                            f"compiling cost {r['compile_cpu_s']:.0f} CPU-s ({r['compile_cpu_per_program_s']:.1f} per program), "
+                            f"{r['compile_cpu_share']:.0%} of the cold run's CPU time" if "cpu_s" in r else ""))
     if "scaling" in res:
         cells = ", ".join(f"P={r['population']}: {r['step_s'] * 1e3:.3g}" for r in res["scaling"]["population"])
         lines.append(f"scaling with population (small, ms per step): {cells}")

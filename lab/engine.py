@@ -184,9 +184,10 @@ class Compiler:
     one. ``workers = 0`` compiles each program when it is needed (no thread).
 
     Default: one worker, except on a CPU with a single usable core, where compiling would only
-    take turns with training. On a CPU training leaves part of the cores idle (a quick sweep's
-    programs keep about 1.5 of 2 busy) and so does compiling; on the 2-core benchmark machine
-    compiling ahead made the quick sweeps 10-20% faster cold (benchmarks/README.md).
+    take turns with training. With one JAX device per core the training keeps a CPU's cores busy,
+    so there compiling ahead takes turns with it (on the 2-core benchmark machine the cold quick
+    sweeps took as long with it as without; with one device it had made them 10-20% faster);
+    where cores are spare, or on an accelerator, it hides the compiles (docs/install.md).
     ``$LAB_COMPILE_AHEAD`` = 1 or 0 overrides it.
     """
 

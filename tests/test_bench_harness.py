@@ -14,12 +14,14 @@ def test_ratios_and_summary_cover_before_sweeps_and_scaling(tmp_path):
                                         "before": {"model_steps_per_s": 100.0}}},
            "peers": {"attention": {"torch_loop": {"model_steps_per_s": 50.0}}},
            "sweep": {"superposition-quick": {"members": 40, "steps": 3000, "programs": 8, "chunks": 8, "wall_s": 50.0,
-                                             "compiled_wall_s": 40.0, "compile_s": 10.0, "compile_share": 0.2}},
+                                             "compiled_wall_s": 40.0, "compile_s": 10.0, "compile_share": 0.2,
+                                             "cpu_s": 100.0, "compiled_cpu_s": 80.0, "compile_cpu_s": 20.0,
+                                             "compile_cpu_per_program_s": 2.5, "compile_cpu_share": 0.2, "cores_busy": 2.0}},
            "scaling": {"population": [row(64, 32, 0.01), row(256, 32, 0.04)], "width": [row(256, 16, 0.1), row(16, 64, 0.05)],
                        "width_step_flops": 6.4e9}}
     rat = bench.ratios(res)
     assert rat["attention_vs_before"] == 5.0 and rat["attention_vs_torch_loop"] == 10.0
-    assert rat["superposition-quick_compile_share"] == 0.2
+    assert rat["superposition-quick_compile_share"] == 0.2 and rat["superposition-quick_compile_cpu_share"] == 0.2
     assert rat["scaling_population_p256_step_time_vs_first"] == pytest.approx(4.0)
     assert rat["scaling_width_n64_step_time_vs_first"] == pytest.approx(0.5)
     report = {"results": res, "ratios": rat, "seconds": 1.0, "date": "d", "versions": {"jax": "j", "torch": None},
@@ -27,7 +29,7 @@ def test_ratios_and_summary_cover_before_sweeps_and_scaling(tmp_path):
               "load_before": [1.0, 1.0, 1.0], "load_after": [2.0, 2.0, 2.0], "steal_share": 0.3}
     text = bench.summary(report)
     assert "CPU steal 30% of the run" in text
-    assert "5.0x the previous attention trainer" in text and "compiling added 20%" in text and "n=64 (P=16)" in text
+    assert "5.0x the previous attention trainer" in text and "compiling added 20%" in text and "compiling cost 20 CPU-s (2.5 per program)" in text and "n=64 (P=16)" in text
     pytest.importorskip("matplotlib")
     assert bench.plot_scaling(res["scaling"], tmp_path / "s.png").stat().st_size > 0
 
