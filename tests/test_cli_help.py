@@ -50,3 +50,10 @@ def test_cli_copies_of_library_defaults_agree():
     assert cli.BENCHMARKS == bench.BENCHMARKS
     scheme = next(a for a in cli.add_construct_arguments(cli.argparse.ArgumentParser())._actions if a.dest == "scheme")
     assert set(scheme.choices) == set(construction.SCHEMES)
+
+
+def test_python_dash_m_lab_runs_the_command_line():
+    import lab
+
+    proc = subprocess.run([sys.executable, "-m", "lab", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"lab {lab.__version__}"
