@@ -10,7 +10,8 @@
 # for the PyTorch peers, which are skipped without it), and runs lab from the checkout when the
 # `lab` command is absent (`python -m lab`). Writes six files into OUT:
 #   <date>-gpu.json, <date>-gpu.png   lab bench: populations, peers, scaling (and its figure)
-#   sweep-<date>-gpu.json             lab bench --only sweep: the quick sweeps cold
+#   <later date>-gpu.json             lab bench --only sweep: the quick sweeps cold (its `command`
+#                                     field says which run a record is)
 #   log.txt                           nvidia-smi, both bench summaries, each sweep's plan and progress
 #   runs.tar.gz                       the sliced paper sweeps' specs and run dirs (rows; a finished
 #                                     one its fit and figures): unpack and `lab run SPEC --out DIR`
@@ -24,7 +25,7 @@
 # Targets (benchmarks/README.md): small population >= 200x the PyTorch loop on the same GPU,
 # large >= 50% of the GPU's measured float32 matmul peak (the `peak` benchmark).
 # ALLOW_CPU=1 runs it without a GPU (to check the script itself; its numbers are not GPU numbers).
-set -uo pipefail
+set -uo pipefail  # no -e: a step that fails or runs out of time is logged and the next one runs
 
 OUT="${1:-${OUT:-benchmarks/results/gpu}}"
 BENCH_SECONDS="${BENCH_SECONDS:-210}"
@@ -52,10 +53,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -
 say "== lab bench --quick --only ${BENCH_ONLY:=peak,population,peers,scaling} (at most ${BENCH_SECONDS}s)"
 timeout --signal=INT --kill-after=20 "$BENCH_SECONDS" "${LAB[@]}" bench --quick --only "$BENCH_ONLY" --out "$OUT" 2>&1 | tee -a "$LOG"
 say "== lab bench --quick --only sweep (at most ${SWEEP_BENCH_SECONDS}s)"
-mkdir -p "$OUT/.sweep"
-timeout --signal=INT --kill-after=20 "$SWEEP_BENCH_SECONDS" "${LAB[@]}" bench --quick --only sweep --out "$OUT/.sweep" 2>&1 | tee -a "$LOG"
-for f in "$OUT"/.sweep/*.json; do [ -e "$f" ] && mv "$f" "$OUT/sweep-$(basename "$f")"; done
-rm -rf "$OUT/.sweep"
+timeout --signal=INT --kill-after=20 "$SWEEP_BENCH_SECONDS" "${LAB[@]}" bench --quick --only sweep --out "$OUT" 2>&1 | tee -a "$LOG"
 
 # 2. The paper-scale sweeps in the laws' regimes: the whole sweep's plan (buckets, programs,
 #    estimated time on this GPU), then a slice of it trained for at most SWEEP_SECONDS; a run that

@@ -684,7 +684,7 @@ def _sweep_worker(spec_path: str, tmp: str) -> dict:
     included) gives what compiling cost in CPU-seconds (``compile_cpu_s``, the difference) and
     how busy the cores were (``cores_busy``, CPU time over wall time). When training and
     compiling keep every core busy, cold wall ≈ (training + compiling CPU-seconds) / cores, and
-    the share is bounded below by ``compile_cpu_share`` = compile_cpu_s / cpu_s."""
+    the share ≈ ``compile_cpu_share`` = compile_cpu_s / cpu_s: compiling's part of the work."""
     from lab import sweep
     from lab.spec import load_spec
 
